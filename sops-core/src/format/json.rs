@@ -1,0 +1,21 @@
+//! Json format (stub: to be written).
+
+use super::{Codec, EmitOptions, FormatError};
+use crate::tree::{Document, Node};
+
+/// The Json codec.
+pub struct Json;
+
+impl Codec for Json {
+    fn parse_plain(&self, _input: &[u8]) -> Result<Vec<Document>, FormatError> {
+        Err(FormatError::Parse("json: not implemented yet".into()))
+    }
+
+    fn emit_plain(&self, _docs: &[Document], _opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
+        Err(FormatError::Emit("json: not implemented yet".into()))
+    }
+
+    fn emit_value(&self, _value: &Node, _opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
+        Err(FormatError::Emit("json: not implemented yet".into()))
+    }
+}

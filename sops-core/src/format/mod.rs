@@ -1,0 +1,194 @@
+//! File formats: bytes to [`Document`]s and back, one module per format.
+//!
+//! A format only knows its syntax. It parses a file into documents (the `sops` metadata, when
+//! present, is an ordinary entry of the tree at this stage) and emits documents back. Metadata
+//! placement (nested `sops:` map, `[sops]` section, flattened `sops_` keys) is decided by
+//! [`Format::metadata_layout`] and done once in `metadata`; encryption is done in `crypt`.
+
+pub mod binary;
+pub mod dotenv;
+pub mod ini;
+pub mod json;
+pub mod toml;
+pub mod yaml;
+
+use std::path::Path;
+
+use crate::tree::{Document, Node};
+
+/// A file format error: the input does not parse, or the tree cannot be written in the format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The input is not valid in the format (sops exit code 2).
+    #[error("{0}")]
+    Parse(String),
+    /// A YAML input without any document (sops exit code 92).
+    #[error("File cannot be completely empty, it must contain at least one document")]
+    EmptyYaml,
+    /// A value or key of a type sops cannot store, e.g. an integer above i64 or a non-string
+    /// key (sops exit code 23).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The tree cannot be written in this format, e.g. a nested map in dotenv (sops exit code 4).
+    #[error("{0}")]
+    Emit(String),
+}
+
+/// Options for emitting a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmitOptions {
+    /// Indentation requested with `--indent` or the config's `stores` section. `None` means
+    /// the format's default (4 spaces for YAML, a tab for JSON).
+    pub indent: Option<usize>,
+}
+
+/// Where a format keeps the `sops` metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataLayout {
+    /// A `sops` entry holding a nested map, in every document (YAML, JSON, TOML, binary).
+    Nested,
+    /// A `sops` entry holding a flat map whose keys encode the nesting (`age__list_0__map_enc`)
+    /// and whose strings have newlines written as `\n` (INI's `[sops]` section).
+    FlatSection,
+    /// Flat `sops_`-prefixed keys at the top level of the document (dotenv).
+    FlatPrefixed,
+}
+
+/// The file formats sops knows, plus TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// YAML, `.yaml` / `.yml`.
+    Yaml,
+    /// JSON, `.json`.
+    Json,
+    /// dotenv, `.env`.
+    Dotenv,
+    /// INI, `.ini`.
+    Ini,
+    /// TOML, `.toml` (not in sops: ours).
+    Toml,
+    /// Anything else: the whole file is one value, stored in a JSON wrapper.
+    Binary,
+}
+
+/// What a format module provides. Every format implements it on a unit struct.
+pub trait Codec: Sync {
+    /// Parses a plaintext file into documents.
+    fn parse_plain(&self, input: &[u8]) -> Result<Vec<Document>, FormatError>;
+
+    /// Parses an encrypted file into documents. Same as [`Codec::parse_plain`] except for the
+    /// binary format, whose encrypted form is JSON.
+    fn parse_encrypted(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
+        self.parse_plain(input)
+    }
+
+    /// Emits plaintext documents.
+    fn emit_plain(&self, docs: &[Document], opts: &EmitOptions) -> Result<Vec<u8>, FormatError>;
+
+    /// Emits encrypted documents (metadata already inserted). Same as [`Codec::emit_plain`]
+    /// except for the binary format.
+    fn emit_encrypted(&self, docs: &[Document], opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
+        self.emit_plain(docs, opts)
+    }
+
+    /// Emits one value on its own, for `--extract`.
+    fn emit_value(&self, value: &Node, opts: &EmitOptions) -> Result<Vec<u8>, FormatError>;
+}
+
+impl Format {
+    /// The format sops picks from a file name: by case-sensitive extension, binary otherwise.
+    /// TOML (`.toml`) is our addition.
+    pub fn from_path(path: &Path) -> Format {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == ".env" {
+            return Format::Dotenv;
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml") | Some("yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
+            Some("toml") => Format::Toml,
+            _ => Format::Binary,
+        }
+    }
+
+    /// The format named by `--input-type` / `--output-type`, or `None` for an unknown name
+    /// (sops then falls back to the extension).
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "yaml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            "dotenv" => Some(Format::Dotenv),
+            "ini" => Some(Format::Ini),
+            "toml" => Some(Format::Toml),
+            "binary" => Some(Format::Binary),
+            _ => None,
+        }
+    }
+
+    /// The name used by `--input-type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+            Format::Dotenv => "dotenv",
+            Format::Ini => "ini",
+            Format::Toml => "toml",
+            Format::Binary => "binary",
+        }
+    }
+
+    /// The usual file extension, used to name temporary files.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+            Format::Dotenv => "env",
+            Format::Ini => "ini",
+            Format::Toml => "toml",
+            Format::Binary => "bin",
+        }
+    }
+
+    /// Where this format keeps the metadata.
+    pub fn metadata_layout(self) -> MetadataLayout {
+        match self {
+            Format::Dotenv => MetadataLayout::FlatPrefixed,
+            Format::Ini => MetadataLayout::FlatSection,
+            _ => MetadataLayout::Nested,
+        }
+    }
+
+    /// The codec that reads and writes this format.
+    pub fn codec(self) -> &'static dyn Codec {
+        match self {
+            Format::Yaml => &yaml::Yaml,
+            Format::Json => &json::Json,
+            Format::Dotenv => &dotenv::Dotenv,
+            Format::Ini => &ini::Ini,
+            Format::Toml => &toml::Toml,
+            Format::Binary => &binary::Binary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_like_sops() {
+        let f = |p: &str| Format::from_path(Path::new(p));
+        assert_eq!(f("a.yaml"), Format::Yaml);
+        assert_eq!(f("a.yml"), Format::Yaml);
+        assert_eq!(f("a.YAML"), Format::Binary);
+        assert_eq!(f("a.json"), Format::Json);
+        assert_eq!(f("a.env"), Format::Dotenv);
+        assert_eq!(f(".env"), Format::Dotenv);
+        assert_eq!(f("x.env.local"), Format::Binary);
+        assert_eq!(f("a.ini"), Format::Ini);
+        assert_eq!(f("a.toml"), Format::Toml);
+        assert_eq!(f("a"), Format::Binary);
+    }
+}
