@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(format_float_yaml(0.000001), "1e-06");
         assert_eq!(format_float_yaml(123456789.0), "1.23456789e+08");
         assert_eq!(format_float_yaml(1e21), "1e+21");
-        assert_eq!(format_float_yaml(1.7976931348623157e308), "1.7976931348623157e+308");
+        assert_eq!(
+            format_float_yaml(1.7976931348623157e308),
+            "1.7976931348623157e+308"
+        );
         assert_eq!(format_float_yaml(5e-324), "5e-324");
         assert_eq!(format_float_yaml(1e5), "100000");
         assert_eq!(format_float_yaml(1e6), "1e+06");
@@ -146,7 +149,10 @@ mod tests {
         assert_eq!(format_float_json(1.5).unwrap(), "1.5");
         assert_eq!(format_float_json(5e-324).unwrap(), "5e-324");
         assert_eq!(format_float_json(-0.0).unwrap(), "-0");
-        assert_eq!(format_float_json(12345678901234567890.0).unwrap(), "12345678901234567000");
+        assert_eq!(
+            format_float_json(12345678901234567890.0).unwrap(),
+            "12345678901234567000"
+        );
         assert!(format_float_json(f64::INFINITY).is_none());
     }
 }

@@ -87,7 +87,11 @@ pub trait Codec: Sync {
 
     /// Emits encrypted documents (metadata already inserted). Same as [`Codec::emit_plain`]
     /// except for the binary format.
-    fn emit_encrypted(&self, docs: &[Document], opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
+    fn emit_encrypted(
+        &self,
+        docs: &[Document],
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
         self.emit_plain(docs, opts)
     }
 

@@ -1,0 +1,731 @@
+//! Encrypting and decrypting a whole tree, and computing its MAC, exactly as sops does.
+//!
+//! A walk over the documents decides, for every leaf and comment, whether it is encrypted
+//! (the partial-encryption [`Selectors`]) and what its additional data is (the keys of its path
+//! joined with `:` plus a trailing `:`). The cipher work of the leaves is independent, so it runs
+//! on all cores; the MAC is fed in document order afterwards.
+
+use rayon::prelude::*;
+use regex::Regex;
+use sha2::{Digest, Sha512};
+
+use crate::cipher::{self, CipherError, DataKey, EncryptedValue};
+use crate::metadata::Selectors;
+use crate::tree::{Comment, Document, Map, MapItem, Node, Scalar, Seq, SeqItem};
+
+/// The 32 bytes sops feeds to the MAC first when `mac_only_encrypted` is set.
+const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
+    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
+    0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
+];
+
+/// Below this many values the work stays on one thread (starting the pool costs more).
+const PARALLEL_THRESHOLD: usize = 512;
+
+/// Why a tree could not be encrypted or decrypted. Messages name the path, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptError {
+    /// A selector regex does not compile.
+    #[error("invalid {name} {pattern:?}: {reason}")]
+    BadRegex {
+        /// The selector's name.
+        name: &'static str,
+        /// The pattern as given.
+        pattern: String,
+        /// The regex engine's complaint.
+        reason: String,
+    },
+    /// A value that should be encrypted could not be decrypted (sops exit code 25).
+    #[error("could not decrypt value at {path}: {reason}")]
+    Value {
+        /// The value's path, `a:b:`.
+        path: String,
+        /// What went wrong (never the plaintext).
+        reason: String,
+    },
+    /// An encrypted comment could not be decrypted (tampered): we refuse instead of printing
+    /// the ciphertext as a plain comment.
+    #[error("could not decrypt comment in {path}: {reason}")]
+    Comment {
+        /// The path of the container holding the comment.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An encrypted comment would match `unencrypted_comment_regex` and be left plain next time.
+    #[error("encrypted comment in {0} matches unencrypted_comment_regex; make sure the regex cannot match encrypted comments")]
+    CommentMatchesRegex(String),
+    /// The tree nests deeper than we accept.
+    #[error("the document nests deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+/// The compiled partial-encryption rules.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    unencrypted_suffix: Option<String>,
+    encrypted_suffix: Option<String>,
+    unencrypted_regex: Option<Regex>,
+    encrypted_regex: Option<Regex>,
+    unencrypted_comment_regex: Option<Regex>,
+    encrypted_comment_regex: Option<Regex>,
+    mac_only_encrypted: bool,
+}
+
+/// Translates Go RE2 shorthand classes, which are ASCII-only, into explicit ASCII classes so
+/// the Rust engine (Unicode-aware by default) matches the same keys.
+fn go_regex(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut in_class = false;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(next) = chars.next() else {
+                    out.push('\\');
+                    break;
+                };
+                let (inside, outside) = match next {
+                    'd' => ("0-9", "[0-9]"),
+                    'w' => ("0-9A-Za-z_", "[0-9A-Za-z_]"),
+                    's' => ("\\t\\n\\x0C\\r ", "[\\t\\n\\x0C\\r ]"),
+                    'D' if !in_class => ("", "[^0-9]"),
+                    'W' if !in_class => ("", "[^0-9A-Za-z_]"),
+                    'S' if !in_class => ("", "[^\\t\\n\\x0C\\r ]"),
+                    'b' if !in_class => ("", "(?-u:\\b)"),
+                    'B' if !in_class => ("", "(?-u:\\B)"),
+                    _ => {
+                        out.push('\\');
+                        out.push(next);
+                        continue;
+                    }
+                };
+                out.push_str(if in_class { inside } else { outside });
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A leading `]` or `^]` is literal inside a class.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().unwrap_or('^'));
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(chars.next().unwrap_or(']'));
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn compile(name: &'static str, pattern: &Option<String>) -> Result<Option<Regex>, CryptError> {
+    pattern
+        .as_ref()
+        .map(|p| {
+            Regex::new(&go_regex(p)).map_err(|e| CryptError::BadRegex {
+                name,
+                pattern: p.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+impl Selection {
+    /// Compiles the rules stored in a file's metadata.
+    pub fn new(selectors: &Selectors) -> Result<Selection, CryptError> {
+        Ok(Selection {
+            unencrypted_suffix: selectors.unencrypted_suffix.clone(),
+            encrypted_suffix: selectors.encrypted_suffix.clone(),
+            unencrypted_regex: compile("unencrypted_regex", &selectors.unencrypted_regex)?,
+            encrypted_regex: compile("encrypted_regex", &selectors.encrypted_regex)?,
+            unencrypted_comment_regex: compile(
+                "unencrypted_comment_regex",
+                &selectors.unencrypted_comment_regex,
+            )?,
+            encrypted_comment_regex: compile(
+                "encrypted_comment_regex",
+                &selectors.encrypted_comment_regex,
+            )?,
+            mac_only_encrypted: selectors.mac_only_encrypted,
+        })
+    }
+
+    fn uses_comments(&self) -> bool {
+        self.unencrypted_comment_regex.is_some() || self.encrypted_comment_regex.is_some()
+    }
+}
+
+/// What the keys on a path have matched so far (a match on a parent covers its subtree).
+#[derive(Debug, Clone, Copy, Default)]
+struct PathMatches {
+    unencrypted_suffix: bool,
+    encrypted_suffix: bool,
+    unencrypted_regex: bool,
+    encrypted_regex: bool,
+}
+
+impl PathMatches {
+    fn with_key(mut self, sel: &Selection, key: &str) -> PathMatches {
+        if let Some(s) = &sel.unencrypted_suffix {
+            self.unencrypted_suffix |= key.ends_with(s.as_str());
+        }
+        if let Some(s) = &sel.encrypted_suffix {
+            self.encrypted_suffix |= key.ends_with(s.as_str());
+        }
+        if let Some(r) = &sel.unencrypted_regex {
+            self.unencrypted_regex |= r.is_match(key);
+        }
+        if let Some(r) = &sel.encrypted_regex {
+            self.encrypted_regex |= r.is_match(key);
+        }
+        self
+    }
+}
+
+/// One leaf or comment to process, with its decision and additional data.
+struct Job<'a> {
+    slot: Slot<'a>,
+    aad: String,
+    encrypted: bool,
+}
+
+enum Slot<'a> {
+    Value(&'a mut Scalar),
+    Comment(&'a mut Comment),
+}
+
+/// Walks the documents in order and lists every leaf and comment with its decision.
+struct Walker<'s> {
+    sel: &'s Selection,
+    /// Comments seen at each open level since the last value (only kept when a comment
+    /// selector is in use).
+    comments: Vec<Vec<String>>,
+}
+
+/// Deepest nesting the walk accepts.
+pub const MAX_DEPTH: usize = 1000;
+
+impl<'s> Walker<'s> {
+    fn decide(&self, m: PathMatches, is_comment: bool) -> bool {
+        let sel = self.sel;
+        let mut encrypted = true;
+        if sel.unencrypted_suffix.is_some() && m.unencrypted_suffix {
+            encrypted = false;
+        }
+        if sel.encrypted_suffix.is_some() {
+            encrypted = m.encrypted_suffix;
+        }
+        if sel.unencrypted_regex.is_some() && m.unencrypted_regex {
+            encrypted = false;
+        }
+        if sel.encrypted_regex.is_some() {
+            encrypted = m.encrypted_regex;
+        }
+        if let Some(r) = &sel.unencrypted_comment_regex {
+            if self.comments.iter().flatten().any(|c| r.is_match(c)) {
+                encrypted = false;
+            }
+        }
+        if let Some(r) = &sel.encrypted_comment_regex {
+            let last_level = self.comments.len().saturating_sub(1);
+            let last_len = self.comments.last().map_or(0, |l| l.len());
+            encrypted = self.comments.iter().enumerate().any(|(i, level)| {
+                level.iter().enumerate().any(|(j, c)| {
+                    let is_self = is_comment && i == last_level && j + 1 == last_len;
+                    !is_self && r.is_match(c)
+                })
+            });
+        }
+        encrypted
+    }
+
+    fn note_comment(&mut self, text: &str) {
+        if self.sel.uses_comments() {
+            if let Some(level) = self.comments.last_mut() {
+                level.push(text.to_string());
+            }
+        }
+    }
+
+    fn clear_level(&mut self) {
+        if let Some(level) = self.comments.last_mut() {
+            level.clear();
+        }
+    }
+
+    fn aad(path: &[&str]) -> String {
+        let mut s = String::with_capacity(path.iter().map(|p| p.len() + 1).sum::<usize>() + 1);
+        for p in path {
+            s.push_str(p);
+            s.push(':');
+        }
+        if path.is_empty() {
+            s.push(':');
+        }
+        s
+    }
+
+    fn map<'a>(
+        &mut self,
+        map: &'a mut Map,
+        path: &mut Vec<&'a str>,
+        m: PathMatches,
+        jobs: &mut Vec<Job<'a>>,
+    ) -> Result<(), CryptError> {
+        if path.len() > MAX_DEPTH {
+            return Err(CryptError::TooDeep(MAX_DEPTH));
+        }
+        self.comments.push(Vec::new());
+        for item in map.items.iter_mut() {
+            match item {
+                MapItem::Comment(c) => {
+                    self.note_comment(&c.text);
+                    let encrypted = self.decide(m, true);
+                    jobs.push(Job {
+                        aad: Self::aad(path),
+                        encrypted,
+                        slot: Slot::Comment(c),
+                    });
+                }
+                MapItem::Entry(e) => {
+                    let key: &'a str = e.key.as_str();
+                    path.push(key);
+                    self.node(&mut e.value, path, m.with_key(self.sel, key), jobs)?;
+                    path.pop();
+                    self.clear_level();
+                }
+            }
+        }
+        self.comments.pop();
+        Ok(())
+    }
+
+    fn seq<'a>(
+        &mut self,
+        seq: &'a mut Seq,
+        path: &mut Vec<&'a str>,
+        m: PathMatches,
+        jobs: &mut Vec<Job<'a>>,
+    ) -> Result<(), CryptError> {
+        if path.len() > MAX_DEPTH || self.comments.len() > MAX_DEPTH {
+            return Err(CryptError::TooDeep(MAX_DEPTH));
+        }
+        self.comments.push(Vec::new());
+        for item in seq.items.iter_mut() {
+            match item {
+                SeqItem::Comment(c) => {
+                    self.note_comment(&c.text);
+                    let encrypted = self.decide(m, true);
+                    jobs.push(Job {
+                        aad: Self::aad(path),
+                        encrypted,
+                        slot: Slot::Comment(c),
+                    });
+                }
+                SeqItem::Node(n) => {
+                    self.node(n, path, m, jobs)?;
+                    self.clear_level();
+                }
+            }
+        }
+        self.comments.pop();
+        Ok(())
+    }
+
+    fn node<'a>(
+        &mut self,
+        node: &'a mut Node,
+        path: &mut Vec<&'a str>,
+        m: PathMatches,
+        jobs: &mut Vec<Job<'a>>,
+    ) -> Result<(), CryptError> {
+        match node {
+            Node::Map(map) => self.map(map, path, m, jobs),
+            Node::Seq(seq) => self.seq(seq, path, m, jobs),
+            // sops never visits nulls: not encrypted, not hashed.
+            Node::Scalar(Scalar::Null) => Ok(()),
+            Node::Scalar(s) => {
+                let encrypted = self.decide(m, false);
+                jobs.push(Job {
+                    aad: Self::aad(path),
+                    encrypted,
+                    slot: Slot::Value(s),
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+fn collect_jobs<'a>(docs: &'a mut [Document], sel: &Selection) -> Result<Vec<Job<'a>>, CryptError> {
+    let mut jobs = Vec::new();
+    let mut walker = Walker {
+        sel,
+        comments: Vec::new(),
+    };
+    for doc in docs.iter_mut() {
+        let mut path = Vec::new();
+        walker.map(doc, &mut path, PathMatches::default(), &mut jobs)?;
+    }
+    Ok(jobs)
+}
+
+fn for_each_job<'a, F>(jobs: &mut [Job<'a>], f: F) -> Result<(), CryptError>
+where
+    F: Fn(&mut Job<'a>) -> Result<(), CryptError> + Sync + Send,
+{
+    if jobs.len() >= PARALLEL_THRESHOLD {
+        // Keep the first error in document order.
+        let errors: Vec<CryptError> = jobs.par_iter_mut().filter_map(|j| f(j).err()).collect();
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    } else {
+        jobs.iter_mut().try_for_each(f)
+    }
+}
+
+fn mac_hex(hasher: Sha512) -> String {
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(128);
+    for b in digest {
+        hex.push_str(&format!("{b:02X}"));
+    }
+    hex
+}
+
+fn new_hasher(sel: &Selection) -> Sha512 {
+    let mut hasher = Sha512::new();
+    if sel.mac_only_encrypted {
+        hasher.update(MAC_ONLY_ENCRYPTED_INIT);
+    }
+    hasher
+}
+
+/// Hashes the plaintext leaves in document order (comments excluded), as sops's MAC does.
+fn hash_jobs(jobs: &[Job<'_>], sel: &Selection) -> String {
+    let mut hasher = new_hasher(sel);
+    for job in jobs {
+        if let Slot::Value(s) = &job.slot {
+            if !sel.mac_only_encrypted || job.encrypted {
+                hasher.update(s.plaintext_bytes());
+            }
+        }
+    }
+    mac_hex(hasher)
+}
+
+/// Computes the MAC of plaintext documents without changing them.
+pub fn compute_mac(docs: &mut [Document], sel: &Selection) -> Result<String, CryptError> {
+    let jobs = collect_jobs(docs, sel)?;
+    Ok(hash_jobs(&jobs, sel))
+}
+
+/// Encrypts every selected value and comment of plaintext documents in place and returns
+/// the MAC (uppercase hex SHA-512) of their plaintext.
+pub fn encrypt_documents(
+    docs: &mut [Document],
+    key: &DataKey,
+    sel: &Selection,
+) -> Result<String, CryptError> {
+    let mut jobs = collect_jobs(docs, sel)?;
+    let mac = hash_jobs(&jobs, sel);
+    for_each_job(&mut jobs, |job| {
+        if !job.encrypted {
+            return Ok(());
+        }
+        match &mut job.slot {
+            Slot::Value(s) => {
+                if !s.is_empty() {
+                    let text = cipher::encrypt(
+                        key,
+                        &s.plaintext_bytes(),
+                        job.aad.as_bytes(),
+                        s.type_tag(),
+                        None,
+                    );
+                    **s = Scalar::Str(text);
+                }
+            }
+            Slot::Comment(c) => {
+                if !c.text.is_empty() {
+                    c.text = cipher::encrypt(
+                        key,
+                        c.text.as_bytes(),
+                        job.aad.as_bytes(),
+                        "comment",
+                        None,
+                    );
+                    if let Some(r) = &sel.unencrypted_comment_regex {
+                        if r.is_match(&c.text) {
+                            return Err(CryptError::CommentMatchesRegex(job.aad.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(mac)
+}
+
+/// Turns decrypted bytes back into a typed scalar according to the `type:` tag.
+fn typed_scalar(type_tag: &str, bytes: &[u8]) -> Result<Scalar, String> {
+    let text = || {
+        std::str::from_utf8(bytes).map_err(|_| format!("type:{type_tag} value is not valid UTF-8"))
+    };
+    Ok(match type_tag {
+        "str" => match std::str::from_utf8(bytes) {
+            Ok(s) => Scalar::Str(s.to_string()),
+            Err(_) => Scalar::Bytes(bytes.to_vec()),
+        },
+        "bytes" => match std::str::from_utf8(bytes) {
+            Ok(s) => Scalar::Str(s.to_string()),
+            Err(_) => Scalar::Bytes(bytes.to_vec()),
+        },
+        "int" => Scalar::Int(
+            text()?
+                .parse()
+                .map_err(|_| "type:int value is not an integer".to_string())?,
+        ),
+        "float" => {
+            Scalar::Float(parse_go_float(text()?).ok_or("type:float value is not a number")?)
+        }
+        "bool" => Scalar::Bool(match text()? {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+            _ => return Err("type:bool value is not a boolean".into()),
+        }),
+        "time" => {
+            let t = text()?;
+            if !crate::timestamp::is_rfc3339(t) {
+                return Err("type:time value is not an RFC 3339 timestamp".into());
+            }
+            Scalar::Time(t.to_string())
+        }
+        other => return Err(format!("Unknown datatype: {other}")),
+    })
+}
+
+/// Parses a float as Go's `strconv.ParseFloat` accepts it (`+Inf`, `NaN`, `1e3`, `0x1p-2` aside).
+fn parse_go_float(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    if body.starts_with("0x") {
+        return None;
+    }
+    s.replace('_', "")
+        .parse::<f64>()
+        .ok()
+        .or(match lower.as_str() {
+            "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
+            "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+            "nan" => Some(f64::NAN),
+            _ => None,
+        })
+}
+
+fn decrypt_value(key: &DataKey, text: &str, aad: &[u8]) -> Result<Scalar, String> {
+    let parsed = EncryptedValue::parse(text).map_err(|e| e.to_string())?;
+    let plain = cipher::decrypt(key, &parsed, aad).map_err(|e| e.to_string())?;
+    if parsed.type_tag == "comment" {
+        return Err("a comment stands where a value is expected".into());
+    }
+    typed_scalar(&parsed.type_tag, &plain)
+}
+
+/// Decrypts every selected value and comment of encrypted documents in place and returns
+/// the MAC (uppercase hex SHA-512) of the plaintext.
+pub fn decrypt_documents(
+    docs: &mut [Document],
+    key: &DataKey,
+    sel: &Selection,
+) -> Result<String, CryptError> {
+    let mut jobs = collect_jobs(docs, sel)?;
+    for_each_job(&mut jobs, |job| {
+        if !job.encrypted {
+            return Ok(());
+        }
+        match &mut job.slot {
+            Slot::Value(s) => {
+                let value = match &**s {
+                    Scalar::Str(text) if text.is_empty() => return Ok(()),
+                    Scalar::Str(text) => decrypt_value(key, text, job.aad.as_bytes()),
+                    _ => Err(
+                        "the value is not encrypted, but the file's rules say it should be"
+                            .to_string(),
+                    ),
+                };
+                **s = value.map_err(|reason| CryptError::Value {
+                    path: job.aad.clone(),
+                    reason,
+                })?;
+            }
+            Slot::Comment(c) => {
+                // A comment without the ENC form is a plain comment (older files have them).
+                if !EncryptedValue::is_encrypted(&c.text) {
+                    return Ok(());
+                }
+                let fail = |reason: String| CryptError::Comment {
+                    path: job.aad.clone(),
+                    reason,
+                };
+                let parsed = EncryptedValue::parse(&c.text).map_err(|e| fail(e.to_string()))?;
+                let plain = cipher::decrypt(key, &parsed, job.aad.as_bytes())
+                    .map_err(|e| fail(e.to_string()))?;
+                if parsed.type_tag != "comment" {
+                    return Err(fail(format!(
+                        "expected type:comment, found type:{}",
+                        parsed.type_tag
+                    )));
+                }
+                c.text = String::from_utf8(plain.to_vec())
+                    .map_err(|_| fail("comment is not valid UTF-8".into()))?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(hash_jobs(&jobs, sel))
+}
+
+/// Encrypts the MAC text with the `lastmodified` string as additional data.
+pub fn encrypt_mac(key: &DataKey, mac: &str, last_modified: &str) -> String {
+    cipher::encrypt(key, mac.as_bytes(), last_modified.as_bytes(), "str", None)
+}
+
+/// Decrypts a stored MAC. An empty stored MAC decrypts to the empty string, as in sops.
+pub fn decrypt_mac(
+    key: &DataKey,
+    stored: &str,
+    last_modified: &str,
+) -> Result<String, CipherError> {
+    if stored.is_empty() {
+        return Ok(String::new());
+    }
+    let parsed = EncryptedValue::parse(stored)?;
+    let plain = cipher::decrypt(key, &parsed, last_modified.as_bytes())?;
+    String::from_utf8(plain.to_vec()).map_err(|_| CipherError::Authentication)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Document {
+        let mut db = Map::new();
+        db.push("password", Node::str("hunter2"));
+        db.push("port", Node::Scalar(Scalar::Int(5432)));
+        db.push("ssl_unencrypted", Node::Scalar(Scalar::Bool(true)));
+        let mut hosts = Seq::new();
+        hosts.push(Node::str("a"));
+        hosts.items.push(SeqItem::Comment(Comment::new(" between")));
+        hosts.push(Node::str("b"));
+        let mut d = Map::new();
+        d.push_comment(" top");
+        d.push("db", Node::Map(db));
+        d.push("hosts", Node::Seq(hosts));
+        d.push("empty", Node::str(""));
+        d.push("nothing", Node::Scalar(Scalar::Null));
+        d
+    }
+
+    fn default_sel() -> Selection {
+        Selection::new(&Selectors {
+            unencrypted_suffix: Some("_unencrypted".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_keeps_tree_and_mac() {
+        let key = DataKey::generate();
+        let sel = default_sel();
+        let original = vec![doc()];
+        let mut docs = original.clone();
+        let mac1 = encrypt_documents(&mut docs, &key, &sel).unwrap();
+        assert_ne!(docs, original);
+        let db = docs[0].get("db").unwrap().as_map().unwrap();
+        assert!(db
+            .get("password")
+            .unwrap()
+            .as_scalar()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("ENC["));
+        assert_eq!(
+            db.get("ssl_unencrypted").unwrap(),
+            &Node::Scalar(Scalar::Bool(true))
+        );
+        assert_eq!(docs[0].get("empty").unwrap(), &Node::str(""));
+        let mac2 = decrypt_documents(&mut docs, &key, &sel).unwrap();
+        assert_eq!(docs, original);
+        assert_eq!(mac1, mac2);
+        assert_eq!(mac1.len(), 128);
+    }
+
+    #[test]
+    fn mac_matches_plain_sha512_of_leaves() {
+        let sel = default_sel();
+        let mut docs = vec![doc()];
+        let mac = compute_mac(&mut docs, &sel).unwrap();
+        let mut h = Sha512::new();
+        for part in ["hunter2", "5432", "True", "a", "b"] {
+            h.update(part.as_bytes());
+        }
+        assert_eq!(mac, mac_hex(h));
+    }
+
+    #[test]
+    fn swapped_values_fail_by_aad() {
+        let key = DataKey::generate();
+        let sel = default_sel();
+        let mut docs = vec![doc()];
+        encrypt_documents(&mut docs, &key, &sel).unwrap();
+        let db = docs[0].get_mut("db").unwrap();
+        let Node::Map(db) = db else { panic!() };
+        let pw = db.get("password").unwrap().clone();
+        *db.get_mut("port").unwrap() = pw;
+        let err = decrypt_documents(&mut docs, &key, &sel).unwrap_err();
+        assert!(
+            matches!(err, CryptError::Value { ref path, .. } if path == "db:port:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn regexes_are_ascii_like_go() {
+        let sel = Selection::new(&Selectors {
+            encrypted_regex: Some(r"^\d+$".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let r = sel.encrypted_regex.unwrap();
+        assert!(r.is_match("12"));
+        assert!(!r.is_match("١٢"));
+        assert_eq!(go_regex(r"[\d_]x\w"), r"[0-9_]x[0-9A-Za-z_]");
+    }
+
+    #[test]
+    fn encrypted_regex_covers_subtree() {
+        let key = DataKey::generate();
+        let sel = Selection::new(&Selectors {
+            encrypted_regex: Some("^db$".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut docs = vec![doc()];
+        encrypt_documents(&mut docs, &key, &sel).unwrap();
+        // The top comment is outside `db`, so it stays plain; hosts stay plain.
+        assert_eq!(docs[0].items[0], MapItem::Comment(Comment::new(" top")));
+        assert_eq!(docs[0].get("hosts"), doc().get("hosts"));
+    }
+}
