@@ -4,6 +4,7 @@
 pub mod cipher;
 pub mod crypt;
 pub mod format;
+pub mod keys;
 pub mod metadata;
 pub mod number;
 pub mod timestamp;
