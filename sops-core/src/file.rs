@@ -1,0 +1,202 @@
+//! Whole files: parse, decrypt, encrypt and emit, tying formats, metadata, keys and the
+//! cipher together. The types keep encrypted and decrypted content apart, so a plaintext tree
+//! cannot be written where ciphertext is expected.
+
+use crate::cipher::DataKey;
+use crate::crypt::{self, Selection};
+use crate::error::Error;
+use crate::format::{EmitOptions, Format, MetadataLayout};
+use crate::keys::{self, Recipient, Unwrapper};
+use crate::metadata::{self, Metadata, Selectors, SOPS_KEY};
+use crate::timestamp;
+use crate::tree::{Document, MapItem};
+
+/// An encrypted file in memory: documents whose selected values are `ENC[...]`, and metadata.
+#[derive(Debug, Clone)]
+pub struct EncryptedFile {
+    /// The documents, without the `sops` entries.
+    pub documents: Vec<Document>,
+    /// The metadata.
+    pub metadata: Metadata,
+}
+
+/// A decrypted file in memory, with the data key that opens it (kept to re-encrypt edits).
+#[derive(Debug, Clone)]
+pub struct DecryptedFile {
+    /// The plaintext documents.
+    pub documents: Vec<Document>,
+    /// The metadata the file had.
+    pub metadata: Metadata,
+    /// The data key.
+    pub data_key: DataKey,
+}
+
+/// Options for decryption.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecryptOptions {
+    /// Skip the MAC check (`--ignore-mac`).
+    pub ignore_mac: bool,
+}
+
+/// What to encrypt a new file for, and which values to encrypt.
+#[derive(Default)]
+pub struct EncryptOptions {
+    /// Key groups of recipients. Usually one group; several use Shamir.
+    pub key_groups: Vec<Vec<Box<dyn Recipient>>>,
+    /// Shamir threshold for several groups (0 = all groups).
+    pub shamir_threshold: usize,
+    /// Partial-encryption settings. With none set, `unencrypted_suffix: _unencrypted` is used.
+    pub selectors: Selectors,
+}
+
+/// Parses a plaintext file for encryption, refusing input that already has sops metadata.
+pub fn parse_plain(input: &[u8], format: Format) -> Result<Vec<Document>, Error> {
+    let docs = format.codec().parse_plain(input)?;
+    if let Some(first) = docs.first() {
+        if has_metadata_key(first, format) {
+            return Err(Error::AlreadyEncrypted);
+        }
+    }
+    Ok(docs)
+}
+
+/// True if a document has the top-level entry sops reserves for metadata in `format`.
+pub fn has_metadata_key(doc: &Document, format: Format) -> bool {
+    doc.items.iter().any(|item| match item {
+        MapItem::Entry(e) => match format.metadata_layout() {
+            MetadataLayout::FlatPrefixed => e.key.starts_with(metadata::FLAT_PREFIX),
+            _ => e.key == SOPS_KEY,
+        },
+        MapItem::Comment(_) => false,
+    })
+}
+
+/// Emits plaintext documents in `format`.
+pub fn emit_plain(docs: &[Document], format: Format, opts: &EmitOptions) -> Result<Vec<u8>, Error> {
+    Ok(format.codec().emit_plain(docs, opts)?)
+}
+
+impl EncryptedFile {
+    /// Parses an encrypted file and its metadata.
+    pub fn parse(input: &[u8], format: Format) -> Result<EncryptedFile, Error> {
+        let mut documents = format.codec().parse_encrypted(input)?;
+        let metadata = Metadata::extract(&mut documents, format.metadata_layout())?;
+        metadata::check_version(&metadata.version)?;
+        Ok(EncryptedFile {
+            documents,
+            metadata,
+        })
+    }
+
+    /// Encrypts plaintext documents for new recipients with a fresh data key.
+    pub fn encrypt(
+        mut documents: Vec<Document>,
+        opts: &EncryptOptions,
+    ) -> Result<EncryptedFile, Error> {
+        let mut selectors = opts.selectors.clone();
+        match selectors.count_set() {
+            0 => selectors.unencrypted_suffix = Some("_unencrypted".into()),
+            1 => {}
+            _ => return Err(Error::ConflictingSelectors),
+        }
+        if opts.key_groups.iter().all(|g| g.is_empty()) {
+            return Err(Error::NoRecipients);
+        }
+        let data_key = DataKey::generate();
+        let (key_groups, shamir_threshold) =
+            keys::wrap_data_key(&data_key, &opts.key_groups, opts.shamir_threshold)?;
+        let metadata = Metadata {
+            key_groups,
+            shamir_threshold,
+            selectors,
+            version: metadata::WRITER_VERSION.to_string(),
+            ..Default::default()
+        };
+        let sel = Selection::new(&metadata.selectors)?;
+        let mac = crypt::encrypt_documents(&mut documents, &data_key, &sel)?;
+        let mut file = EncryptedFile {
+            documents,
+            metadata,
+        };
+        file.seal_mac(&data_key, &mac);
+        Ok(file)
+    }
+
+    fn seal_mac(&mut self, key: &DataKey, mac: &str) {
+        self.metadata.last_modified = timestamp::now_utc();
+        self.metadata.mac = crypt::encrypt_mac(key, mac, &self.metadata.last_modified);
+    }
+
+    /// Recovers the data key with `sources` and decrypts every value, checking the MAC.
+    pub fn decrypt(
+        self,
+        sources: &[&dyn Unwrapper],
+        opts: &DecryptOptions,
+    ) -> Result<DecryptedFile, Error> {
+        let data_key = keys::recover_data_key(&self.metadata, sources)?;
+        self.decrypt_with_key(data_key, opts)
+    }
+
+    /// Decrypts every value with a known data key, checking the MAC.
+    pub fn decrypt_with_key(
+        self,
+        data_key: DataKey,
+        opts: &DecryptOptions,
+    ) -> Result<DecryptedFile, Error> {
+        let EncryptedFile {
+            mut documents,
+            metadata,
+        } = self;
+        let sel = Selection::new(&metadata.selectors)?;
+        let computed = crypt::decrypt_documents(&mut documents, &data_key, &sel)?;
+        if !opts.ignore_mac {
+            let stored = crypt::decrypt_mac(&data_key, &metadata.mac, &metadata.last_modified)
+                .map_err(Error::MacUndecryptable)?;
+            if stored != computed {
+                let detail = if stored.is_empty() {
+                    ", and the file has no MAC"
+                } else {
+                    ""
+                };
+                return Err(Error::MacMismatch { detail });
+            }
+        }
+        Ok(DecryptedFile {
+            documents,
+            metadata,
+            data_key,
+        })
+    }
+
+    /// Emits the encrypted file in `format`, metadata included.
+    pub fn to_bytes(&self, format: Format, opts: &EmitOptions) -> Result<Vec<u8>, Error> {
+        let mut docs = self.documents.clone();
+        self.metadata.insert(&mut docs, format);
+        Ok(format.codec().emit_encrypted(&docs, opts)?)
+    }
+}
+
+impl DecryptedFile {
+    /// Re-encrypts the (possibly edited) documents with the same data key and recipients,
+    /// updating `lastmodified` and the MAC.
+    pub fn encrypt(self) -> Result<EncryptedFile, Error> {
+        let DecryptedFile {
+            mut documents,
+            metadata,
+            data_key,
+        } = self;
+        let sel = Selection::new(&metadata.selectors)?;
+        let mac = crypt::encrypt_documents(&mut documents, &data_key, &sel)?;
+        let mut file = EncryptedFile {
+            documents,
+            metadata,
+        };
+        file.seal_mac(&data_key, &mac);
+        Ok(file)
+    }
+
+    /// Emits the plaintext in `format`.
+    pub fn to_bytes(&self, format: Format, opts: &EmitOptions) -> Result<Vec<u8>, Error> {
+        emit_plain(&self.documents, format, opts)
+    }
+}
