@@ -99,7 +99,7 @@ pub enum Error {
     #[error("cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file")]
     ConflictingSelectors,
     /// No recipient to encrypt the data key for.
-    #[error("no master keys were provided: give recipients with --age (or SOPS_AGE_RECIPIENTS), or a .sops.yaml creation rule")]
+    #[error("config file not found, or has no creation rules, and no keys provided through command line options")]
     NoRecipients,
 }
 
@@ -120,7 +120,7 @@ impl Error {
             Error::MacUndecryptable(_) | Error::MacMismatch { .. } => MAC_MISMATCH,
             Error::AlreadyEncrypted => FILE_ALREADY_ENCRYPTED,
             Error::ConflictingSelectors => ERROR_CONFLICTING_PARAMETERS,
-            Error::NoRecipients => NO_ENCRYPTION_KEY_FOUND,
+            Error::NoRecipients => ERROR_GENERIC,
         }
     }
 }

@@ -25,6 +25,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod cipher;
 pub mod crypt;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod metadata;
 pub mod number;
 pub mod timestamp;
 pub mod tree;
+pub mod tree_path;
 
 pub use error::Error;
 pub use file::{DecryptOptions, DecryptedFile, EncryptOptions, EncryptedFile};

@@ -1,0 +1,19 @@
+//! `sops filestatus`: print whether a file is encrypted, as `{"encrypted":true}`.
+
+use anyhow::Result;
+use sops_core::metadata::MetadataError;
+use sops_core::EncryptedFile;
+
+use super::Invocation;
+
+/// Prints `{"encrypted":true}` or `{"encrypted":false}`.
+pub fn run(inv: &Invocation) -> Result<()> {
+    let input = inv.read_input()?;
+    let encrypted = match EncryptedFile::parse(&input, inv.input_format) {
+        Ok(_) => true,
+        Err(sops_core::Error::Metadata(MetadataError::NotFound)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    println!("{{\"encrypted\":{encrypted}}}");
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! One module per command, plus what they share: where input comes from, which formats
+//! apply, where output goes, and which keys are available.
+
+mod decrypt;
+mod encrypt;
+mod filestatus;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sops_core::error::exit_code;
+use sops_core::format::{EmitOptions, Format};
+
+use crate::cli::{Cli, Command, CommonArgs};
+use crate::exit::fail;
+
+/// Runs the command the command line asks for.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Encrypt(c)) => encrypt::run(&Invocation::new(c.common, c.file)?),
+        Some(Command::Decrypt(c)) => decrypt::run(&Invocation::new(c.common, c.file)?),
+        Some(Command::Filestatus(c)) => filestatus::run(&Invocation::new(c.common, c.file)?),
+        None => {
+            let actions = [cli.encrypt, cli.decrypt, cli.rotate]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if actions > 1 {
+                return Err(fail(
+                    exit_code::ERROR_CONFLICTING_PARAMETERS,
+                    "Error: only one of --encrypt, --decrypt and --rotate can be used at a time",
+                ));
+            }
+            if cli.rotate {
+                return Err(fail(
+                    exit_code::ERROR_GENERIC,
+                    "Error: --rotate is not supported yet by this sops",
+                ));
+            }
+            if cli.file.is_none() {
+                return Err(fail(
+                    exit_code::NO_FILE_SPECIFIED,
+                    "Error: no file specified (see sops --help; use `sops encrypt` or `sops decrypt` to read stdin)",
+                ));
+            }
+            let inv = Invocation::new(cli.common, cli.file)?;
+            if cli.encrypt {
+                encrypt::run(&inv)
+            } else if cli.decrypt {
+                decrypt::run(&inv)
+            } else {
+                Err(fail(
+                    exit_code::ERROR_GENERIC,
+                    "Error: editing files is not supported yet by this sops; use -d or -e",
+                ))
+            }
+        }
+    }
+}
+
+/// What one run works on: the input, its formats, and where the output goes.
+pub struct Invocation {
+    /// The flags.
+    pub args: CommonArgs,
+    /// The input file, or `None` for stdin.
+    pub input: Option<PathBuf>,
+    /// The name used in messages.
+    pub display_name: String,
+    /// Format of the input.
+    pub input_format: Format,
+    /// Format of the output.
+    pub output_format: Format,
+    /// Emission options (`--indent`).
+    pub emit: EmitOptions,
+}
+
+impl Invocation {
+    fn new(args: CommonArgs, file: Option<String>) -> Result<Invocation> {
+        let input = file.filter(|f| f != "-").map(PathBuf::from);
+        if let Some(path) = &input {
+            if !path.exists() {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                return Err(fail(
+                    exit_code::NO_FILE_SPECIFIED,
+                    format!(
+                        "Error: cannot operate on non-existent file {:?}",
+                        abs.display().to_string()
+                    ),
+                ));
+            }
+        }
+        if args.in_place && input.is_none() {
+            return Err(fail(
+                exit_code::ERROR_CONFLICTING_PARAMETERS,
+                "Error: cannot use --in-place when reading from stdin",
+            ));
+        }
+        if args.in_place && args.output.is_some() {
+            return Err(fail(
+                exit_code::ERROR_CONFLICTING_PARAMETERS,
+                "Error: cannot operate on both --output and --in-place",
+            ));
+        }
+        let naming = args
+            .filename_override
+            .clone()
+            .map(PathBuf::from)
+            .or_else(|| input.clone())
+            .unwrap_or_default();
+        let by_name = Format::from_path(&naming);
+        let input_format = args
+            .input_type
+            .as_deref()
+            .and_then(Format::from_name)
+            .unwrap_or(by_name);
+        let output_format = args
+            .output_type
+            .as_deref()
+            .and_then(Format::from_name)
+            .unwrap_or(by_name);
+        let display_name = input
+            .as_ref()
+            .map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
+        let emit = EmitOptions {
+            indent: args.indent,
+        };
+        Ok(Invocation {
+            args,
+            input,
+            display_name,
+            input_format,
+            output_format,
+            emit,
+        })
+    }
+
+    /// Reads the whole input.
+    pub fn read_input(&self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        match &self.input {
+            Some(path) => {
+                bytes = std::fs::read(path).map_err(|e| {
+                    fail(
+                        exit_code::COULD_NOT_READ_INPUT_FILE,
+                        format!("Error reading file {}: {e}", path.display()),
+                    )
+                })?;
+            }
+            None => {
+                std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+                    fail(
+                        exit_code::COULD_NOT_READ_INPUT_FILE,
+                        format!("Error reading from stdin: {e}"),
+                    )
+                })?;
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Writes the result to stdout, `--output`, or back over the input with `-i`; files are
+    /// replaced atomically.
+    pub fn write_output(&self, bytes: &[u8]) -> Result<()> {
+        let target: Option<&Path> = if self.args.in_place {
+            self.input.as_deref()
+        } else {
+            self.args.output.as_deref().map(Path::new)
+        };
+        match target {
+            Some(path) => sops_core::atomic::write_atomic(path, bytes).map_err(|e| {
+                fail(
+                    exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
+                    format!("Could not write output file {}: {e}", path.display()),
+                )
+            }),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)
+                    .and_then(|_| out.flush())
+                    .context("Could not write to stdout")
+            }
+        }
+    }
+
+    /// Logs a line on stderr when `--verbose` is set.
+    pub fn log(&self, message: &str) {
+        if self.args.verbose {
+            eprintln!("[SOPS]\t level=info msg={message:?}");
+        }
+    }
+}
