@@ -160,3 +160,27 @@ fn stdin_and_dev_stdin_like_helm_secrets() {
     );
     assert!(show(&out.stderr).contains("Data key recovered successfully"));
 }
+
+#[test]
+fn shamir_key_groups_from_reference_decrypt() {
+    let other = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    for (name, content) in samples().into_iter().filter(|(n, _)| !n.ends_with(".bin")) {
+        let dir = Dir::new();
+        // Three groups, threshold 2; our key is in two of them.
+        dir.write(
+            ".sops.yaml",
+            format!(
+                "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{RECIPIENT}]\n      - age: [{other}]\n      - age: [{RECIPIENT}]\n"
+            ),
+        );
+        dir.write(&name, &content);
+        let encrypted = dir.ok(&reference_sops(), &["-e", &name]);
+        let enc_name = format!("enc.{name}");
+        dir.write(&enc_name, &encrypted);
+        assert_eq!(
+            show(&dir.ok(&our_sops(), &["-d", &enc_name])),
+            show(&dir.ok(&reference_sops(), &["-d", &enc_name])),
+            "{name}"
+        );
+    }
+}

@@ -37,6 +37,7 @@ pub mod number;
 pub mod timestamp;
 pub mod tree;
 pub mod tree_path;
+pub mod typed;
 
 pub use error::Error;
 pub use file::{DecryptOptions, DecryptedFile, EncryptOptions, EncryptedFile};
@@ -67,6 +68,17 @@ pub fn decrypt_file(
         Format::from_path(path),
         &[&identities],
     )?)
+}
+
+/// Decrypts an encrypted file's bytes into a serde type (the first document).
+pub fn decrypt_bytes_into<T: serde::de::DeserializeOwned>(
+    input: &[u8],
+    format: Format,
+    sources: &[&dyn Unwrapper],
+) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
+    let file = EncryptedFile::parse(input, format)?.decrypt(sources, &DecryptOptions::default())?;
+    let doc = file.documents.into_iter().next().unwrap_or_default();
+    Ok(typed::from_document(&doc)?)
 }
 
 /// Encrypts plaintext bytes in `format` for one group of recipients, with sops's defaults.
