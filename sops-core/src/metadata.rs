@@ -791,9 +791,7 @@ pub fn unflatten<'a>(
                 (None, None) => None,
             }
         };
-        let (first_end, mut is_map) = next_sep(rest)
-            .map(|(i, m)| (i, m))
-            .unwrap_or((rest.len(), true));
+        let (first_end, mut is_map) = next_sep(rest).unwrap_or((rest.len(), true));
         steps.push(Step::Key(rest[..first_end].to_string()));
         rest = &rest[first_end..];
         while !rest.is_empty() {

@@ -38,7 +38,7 @@ impl AgeRecipient {
                     .map_err(|_| err("not a supported SSH public key (ssh-ed25519 or ssh-rsa)"))?,
             )
         } else {
-            Box::new(age::x25519::Recipient::from_str(text).map_err(|e| err(&e.to_string()))?)
+            Box::new(age::x25519::Recipient::from_str(text).map_err(err)?)
         };
         Ok(AgeRecipient {
             text: text.to_string(),
