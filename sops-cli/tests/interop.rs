@@ -184,3 +184,43 @@ fn shamir_key_groups_from_reference_decrypt() {
         );
     }
 }
+
+#[test]
+fn ssh_ed25519_and_rsa_recipients_both_ways() {
+    for kind in ["ed25519", "rsa"] {
+        let dir = Dir::new();
+        let key = dir.path(&format!("id_{kind}"));
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen is missing (run scripts/test, which installs openssh-client)");
+        assert!(status.success());
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let public = public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        dir.write("p.yaml", "secret: value\nn: 1\n");
+        for encrypt_with in [reference_sops(), our_sops()] {
+            let enc = dir.ok(&encrypt_with, &["-e", "--age", &public, "p.yaml"]);
+            dir.write("e.yaml", &enc);
+            for decrypt_with in [reference_sops(), our_sops()] {
+                let out = std::process::Command::new(&decrypt_with)
+                    .args(["-d", "e.yaml"])
+                    .current_dir(dir.dir.path())
+                    .env_remove("SOPS_AGE_KEY_FILE")
+                    .env_remove("SOPS_AGE_KEY")
+                    .env("HOME", dir.dir.path())
+                    .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{kind}: {} -> {}: {}",
+                    encrypt_with.display(),
+                    decrypt_with.display(),
+                    show(&out.stderr)
+                );
+                assert_eq!(show(&out.stdout), "secret: value\nn: 1\n");
+            }
+        }
+    }
+}
