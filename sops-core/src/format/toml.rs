@@ -1332,7 +1332,7 @@ impl Emitter {
             s.chars().all(|c| match c {
                 '\'' => ml,
                 '\t' => true,
-                '\n' => ml,
+                '\n' | '\r' => ml,
                 c => !c.is_control(),
             }) && !(ml && (s.contains("'''") || s.replace("\r\n", "").contains('\r')))
         };
