@@ -1029,7 +1029,7 @@ impl Emitter {
             view.items.remove(0);
             &view
         } else {
-            &*doc
+            doc
         };
         e.table_contents(doc, &mut Vec::new(), false, false, 0)?;
         Ok(e.out)
@@ -1209,7 +1209,7 @@ impl Emitter {
                 let indent = depth.min(64) * 4;
                 self.out.extend_from_slice(b"[\n");
                 for item in &s.items {
-                    self.out.extend(std::iter::repeat_n(b' ', indent + 4));
+                    self.out.extend(std::iter::repeat(b' ').take(indent + 4));
                     match item {
                         SeqItem::Node(n) => {
                             self.inline_value(n, depth + 1, true)?;
@@ -1223,7 +1223,7 @@ impl Emitter {
                         }
                     }
                 }
-                self.out.extend(std::iter::repeat_n(b' ', indent));
+                self.out.extend(std::iter::repeat(b' ').take(indent));
                 self.out.push(b']');
                 Ok(())
             }
@@ -2037,5 +2037,196 @@ mod tests {
         let doc = parse1(s.as_bytes());
         let out = Toml.emit_plain(&[doc], &opts()).unwrap();
         assert_eq!(out, s.as_bytes());
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.next() as usize % xs.len()]
+        }
+        fn chance(&mut self, n: u64) -> bool {
+            self.next() % n == 0
+        }
+    }
+
+    fn gen_value(r: &mut Rng, depth: usize) -> String {
+        let scalars = [
+            "1",
+            "-7",
+            "+3",
+            "1_000",
+            "0xFF",
+            "0o17",
+            "0b101",
+            "3.5",
+            "-0.0",
+            "1e3",
+            "2E-2",
+            "inf",
+            "true",
+            "false",
+            "\"s\"",
+            "'lit'",
+            "\"\"",
+            "\"a\\tb\"",
+            "\"\"\"\nml\n\"\"\"",
+            "'''x'''",
+            "1979-05-27",
+            "07:32:00",
+            "1979-05-27T07:32:00Z",
+            "1979-05-27 07:32:00+01:00",
+            "\"日本\"",
+        ];
+        match r.next() % 8 {
+            0 if depth < 3 => {
+                let n = r.next() % 4;
+                let multi = r.chance(2);
+                let mut s = String::from("[");
+                for i in 0..n {
+                    if multi {
+                        s.push_str("\n  ");
+                        if r.chance(3) {
+                            s.push_str("# in array\n  ");
+                        }
+                    }
+                    s.push_str(&gen_value(r, depth + 1));
+                    if i + 1 < n || r.chance(2) {
+                        s.push(',');
+                        if multi && r.chance(3) {
+                            s.push_str(" # after");
+                        }
+                    }
+                }
+                if multi {
+                    s.push('\n');
+                }
+                s.push(']');
+                s
+            }
+            1 if depth < 3 => {
+                let n = r.next() % 3;
+                let mut s = String::from("{");
+                for i in 0..n {
+                    s.push_str(if i == 0 { " " } else { ", " });
+                    s.push_str(&format!("k{i} = {}", gen_value(r, depth + 1)));
+                }
+                s.push_str(if n > 0 { " }" } else { "}" });
+                s
+            }
+            _ => r.pick(&scalars).to_string(),
+        }
+    }
+
+    fn gen_doc(r: &mut Rng) -> String {
+        let mut s = String::new();
+        let headers = [
+            "[a]",
+            "[b]",
+            "[a.c]",
+            "[[t]]",
+            "[[t]]",
+            "[d.e.f]",
+            "[ q ]",
+            "[\"x y\"]",
+        ];
+        let mut used = std::collections::HashSet::new();
+        let mut keyn = 0;
+        for _ in 0..(r.next() % 8) {
+            match r.next() % 6 {
+                0 => {
+                    let h = r.pick(&headers);
+                    if !h.starts_with("[[") && !used.insert(h) {
+                        continue;
+                    }
+                    if r.chance(2) {
+                        s.push('\n');
+                    }
+                    s.push_str(h);
+                    if r.chance(3) {
+                        s.push_str(" # header");
+                    }
+                    s.push('\n');
+                }
+                1 => s.push_str(r.pick(&["# comment\n", "\n", "  # indented\n", "#\n"])),
+                _ => {
+                    keyn += 1;
+                    let key = match r.next() % 4 {
+                        0 => format!("p.k{keyn}"),
+                        1 => format!("\"k {keyn}\""),
+                        _ => format!("k{keyn}"),
+                    };
+                    let eq = r.pick(&[" = ", "=", "   = "]);
+                    s.push_str(&format!(
+                        "{}{key}{eq}{}",
+                        r.pick(&["", "  "]),
+                        gen_value(r, 0)
+                    ));
+                    if r.chance(3) {
+                        s.push_str(" # trailing");
+                    }
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn generated_documents_round_trip() {
+        let mut r = Rng(42);
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let x = gen_doc(&mut r);
+            if x.parse::<toml_edit::DocumentMut>().is_err() {
+                continue;
+            }
+            checked += 1;
+            let plain = parse1(x.as_bytes());
+            let out = Toml.emit_plain(&[plain.clone()], &opts()).unwrap();
+            assert_eq!(String::from_utf8_lossy(&out), x);
+            let mut enc = plain.clone();
+            let (vals, coms) = fake_encrypt(&mut enc);
+            enc.push("sops", metadata());
+            let bytes = Toml.emit_encrypted(&[enc.clone()], &opts()).unwrap();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            assert!(
+                text.parse::<toml_edit::DocumentMut>().is_ok(),
+                "{x}\n---\n{text}"
+            );
+            let mut back = parse1(&bytes);
+            sorted_sops(&mut back).unwrap();
+            sorted_sops(&mut enc).unwrap();
+            assert_eq!(back, enc, "{x}\n---\n{text}");
+            restore(&mut back, &vals, &coms);
+            let out = Toml.emit_plain(&[back], &opts()).unwrap();
+            assert_eq!(String::from_utf8_lossy(&out), x);
+            // Without the layout record the default layout still parses back to the tree.
+            let mut bare = plain.clone();
+            if matches!(bare.items.first(), Some(MapItem::Comment(c)) if c.text.starts_with(LAYOUT_MARK))
+            {
+                bare.items.remove(0);
+            }
+            let out = Toml.emit_plain(&[bare.clone()], &opts()).unwrap();
+            let again = parse1(&out);
+            let mut again_bare = again.clone();
+            if matches!(again_bare.items.first(), Some(MapItem::Comment(c)) if c.text.starts_with(LAYOUT_MARK))
+            {
+                again_bare.items.remove(0);
+            }
+            assert_eq!(
+                again_bare,
+                bare,
+                "{x}\n---\n{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+        assert!(checked > 500, "{checked}");
     }
 }
