@@ -43,6 +43,18 @@
 //! file (written in the default layout, its record a single `#ENC[...]` line) parses back to
 //! exactly the tree it was written from.
 //!
+//! # The default layout
+//! Used when a tree has no (usable) layout record, e.g. for the encrypted file or a tree from
+//! another format: `key = value` lines with no indentation, a blank line before each header,
+//! basic strings (multi-line `"""` basic strings for values with newlines, such as the
+//! armored `enc` of a key), comments on their own `#...` lines or at the end of the line of the
+//! entry (or header) they follow. A map is written under a `[header]` (or as `[[x]]` elements
+//! for a sequence of maps) only when no plain entry follows it in its parent, since TOML puts
+//! a table's plain entries before its sub-tables and the MAC depends on the order; otherwise it
+//! is written with dotted keys or inline. The top-level `sops` map is the exception: its plain
+//! entries come first and `age` & co. follow as `[[sops.age]]`, which the metadata code reads
+//! by key.
+//!
 //! # What does not round-trip byte for byte
 //! Only the spelling of some values, since a value is rebuilt from its typed plaintext and a
 //! style letter: escapes in basic strings other than `\" \\ \b \t \n \f \r` and `\uXXXX` for
@@ -1671,7 +1683,7 @@ mod tests {
                 }
                 Node::Scalar(s) => {
                     if let Scalar::Str(t) = s {
-                        if t.starts_with("ENC[") {
+                        if t.starts_with("ENC[") && !vals.is_empty() {
                             *s = vals[idx(t, "data:v")].clone();
                         }
                     }
@@ -1809,6 +1821,42 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// With `encrypted_suffix`-style selectors comments stay plain: the layout record is then
+    /// plain too and the encrypted file keeps the original layout around `ENC[...]` values.
+    #[test]
+    fn plain_comments_with_encrypted_values() {
+        for (name, x) in samples() {
+            if name == "sops_key.toml" {
+                continue;
+            }
+            let plain = parse1(&x);
+            let mut enc = plain.clone();
+            let (vals, coms) = fake_encrypt(&mut enc);
+            let mut with_plain_comments = enc.clone();
+            restore(&mut with_plain_comments, &[], &coms);
+            // `restore` with no values only puts the comments back.
+            let bytes = Toml
+                .emit_encrypted(std::slice::from_ref(&with_plain_comments), &opts())
+                .unwrap();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            assert!(
+                text.parse::<toml_edit::DocumentMut>().is_ok(),
+                "{name}: {text}"
+            );
+            let back = parse1(&bytes);
+            assert_eq!(
+                shape_hash(&back, has_record(&back)),
+                shape_hash(&with_plain_comments, has_record(&with_plain_comments)),
+                "{name}: {text}"
+            );
+            let _ = vals;
+        }
+    }
+
+    fn has_record(m: &Map) -> bool {
+        matches!(m.items.first(), Some(MapItem::Comment(c)) if c.text.starts_with(LAYOUT_MARK))
     }
 
     #[test]
@@ -2189,7 +2237,9 @@ mod tests {
             }
             checked += 1;
             let plain = parse1(x.as_bytes());
-            let out = Toml.emit_plain(&[plain.clone()], &opts()).unwrap();
+            let out = Toml
+                .emit_plain(std::slice::from_ref(&plain), &opts())
+                .unwrap();
             assert_eq!(String::from_utf8_lossy(&out), x);
             let mut enc = plain.clone();
             let (vals, coms) = fake_encrypt(&mut enc);
@@ -2213,7 +2263,9 @@ mod tests {
             {
                 bare.items.remove(0);
             }
-            let out = Toml.emit_plain(&[bare.clone()], &opts()).unwrap();
+            let out = Toml
+                .emit_plain(std::slice::from_ref(&bare), &opts())
+                .unwrap();
             let again = parse1(&out);
             let mut again_bare = again.clone();
             if matches!(again_bare.items.first(), Some(MapItem::Comment(c)) if c.text.starts_with(LAYOUT_MARK))
