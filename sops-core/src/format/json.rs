@@ -91,10 +91,17 @@ pub(crate) fn parse_encrypted_document(input: &[u8]) -> Result<Document, FormatE
     let mut reader = Reader::new(input, true);
     let parsed = reader.top_level();
     match parsed {
-        Ok(doc) => match reader.range_error.take() {
-            Some(m) => Err(FormatError::Parse(format!("{PLAIN_PREFIX}{m}"))),
-            None => Ok(doc.unwrap_or_default()),
-        },
+        Ok(doc) => {
+            let doc = doc.unwrap_or_default();
+            // sops looks for its metadata before it reads the numbers of the tree, so a file
+            // without metadata is reported as such (by the caller) first.
+            let has_metadata =
+                matches!(doc.get("sops"), Some(n) if n.as_scalar() != Some(&Scalar::Null));
+            match reader.range_error.take() {
+                Some(m) if has_metadata => Err(FormatError::Parse(format!("{PLAIN_PREFIX}{m}"))),
+                _ => Ok(doc),
+            }
+        }
         Err(Fail::Eof) => Err(FormatError::Parse(format!(
             "{ENCRYPTED_PREFIX}unexpected end of JSON input"
         ))),
@@ -908,5 +915,369 @@ fn escape_ascii(out: &mut Vec<u8>, c: u8, hex: &[u8; 16]) {
             hex[(c >> 4) as usize],
             hex[(c & 15) as usize],
         ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Comment;
+    use std::path::{Path, PathBuf};
+
+    fn golden_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/json")
+    }
+
+    fn read(name: &str) -> Vec<u8> {
+        std::fs::read(golden_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn parse(input: &str) -> Document {
+        let mut docs = Json.parse_plain(input.as_bytes()).unwrap();
+        assert_eq!(docs.len(), 1);
+        docs.remove(0)
+    }
+
+    fn emit(doc: &Document, indent: Option<usize>) -> String {
+        let out = Json
+            .emit_plain(std::slice::from_ref(doc), &EmitOptions { indent })
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn plain_err(input: &[u8]) -> String {
+        match Json.parse_plain(input) {
+            Err(FormatError::Parse(m)) => m,
+            other => panic!("expected a parse error for {input:?}, got {other:?}"),
+        }
+    }
+
+    const VARIANTS: [(&str, Option<usize>); 3] = [
+        ("default", None),
+        ("indent2", Some(2)),
+        ("indent0", Some(0)),
+    ];
+
+    /// Every input of testdata/json: our plaintext output equals `sops -d`, and re-emitting a
+    /// sops-encrypted file gives it back byte for byte, for each indentation.
+    #[test]
+    fn golden_files_match_sops() {
+        let mut cases = 0;
+        for entry in std::fs::read_dir(golden_dir()).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if !name.ends_with(".json")
+                || name.ends_with(".enc.json")
+                || name.ends_with(".dec.json")
+            {
+                continue;
+            }
+            cases += 1;
+            let case = name.trim_end_matches(".json");
+            let docs = Json.parse_plain(&read(&name)).unwrap();
+            for (variant, indent) in VARIANTS {
+                let opts = EmitOptions { indent };
+                let dec = read(&format!("{case}.{variant}.dec.json"));
+                let ours = Json.emit_plain(&docs, &opts).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&dec),
+                    "{case} {variant}: plaintext differs from sops -d"
+                );
+                // The decrypted output re-parses to itself.
+                let again = Json
+                    .emit_plain(&Json.parse_plain(&dec).unwrap(), &opts)
+                    .unwrap();
+                assert_eq!(
+                    again, dec,
+                    "{case} {variant}: decrypted output is not stable"
+                );
+
+                let enc = read(&format!("{case}.{variant}.enc.json"));
+                let parsed = Json.parse_encrypted(&enc).unwrap();
+                let ours = Json.emit_encrypted(&parsed, &opts).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&enc),
+                    "{case} {variant}: encrypted file not reproduced"
+                );
+            }
+        }
+        assert!(cases >= 12, "only {cases} golden cases found");
+    }
+
+    fn extract<'a>(doc: &'a Document, path: &str) -> &'a Node {
+        let mut node: Option<&Node> = None;
+        for part in path
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+        {
+            node = Some(if let Some(key) = part.strip_prefix('"') {
+                let key = key.trim_end_matches('"');
+                match node {
+                    None => doc.get(key).unwrap(),
+                    Some(n) => n.as_map().unwrap().get(key).unwrap(),
+                }
+            } else {
+                let i: usize = part.parse().unwrap();
+                match node {
+                    Some(Node::Seq(s)) => s.values().nth(i).unwrap(),
+                    _ => panic!("bad path {path}"),
+                }
+            });
+        }
+        node.unwrap()
+    }
+
+    /// `--extract` outputs recorded from sops: raw strings, bare scalars, maps with and lists
+    /// without a final newline.
+    #[test]
+    fn extract_matches_sops() {
+        let doc = parse(std::str::from_utf8(&read("extract.default.dec.json")).unwrap());
+        let table = String::from_utf8(read("extract.tsv")).unwrap();
+        for line in table.lines() {
+            let mut cols = line.split('\t');
+            let (path, indent, hex) = (cols.next().unwrap(), cols.next().unwrap(), cols.next());
+            let indent = match indent {
+                "-1" => None,
+                n => Some(n.parse().unwrap()),
+            };
+            let expected = unhex(hex.unwrap_or(""));
+            let ours = Json
+                .emit_value(extract(&doc, path), &EmitOptions { indent })
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&expected),
+                "--extract {path} --indent {indent:?}"
+            );
+        }
+    }
+
+    /// Error messages recorded from sops for plaintext (`sops -e`) and encrypted (`sops -d`)
+    /// inputs; an empty message means sops accepted the input.
+    #[test]
+    fn errors_match_sops() {
+        let table = String::from_utf8(read("errors.tsv")).unwrap();
+        let mut count = 0;
+        for line in table.lines() {
+            let mut cols = line.splitn(3, '\t');
+            let (mode, hex, msg) = (
+                cols.next().unwrap(),
+                cols.next().unwrap(),
+                cols.next().unwrap_or(""),
+            );
+            let input = unhex(hex);
+            let shown = String::from_utf8_lossy(&input).into_owned();
+            let result = if mode == "plain" {
+                Json.parse_plain(&input)
+            } else {
+                Json.parse_encrypted(&input)
+            };
+            match (msg, result) {
+                ("", Ok(_)) => {}
+                ("sops metadata not found", Ok(docs)) => {
+                    assert!(docs[0].get("sops").is_none(), "{shown}")
+                }
+                (msg, Err(FormatError::Parse(ours))) => assert_eq!(ours, msg, "{mode} {shown:?}"),
+                (msg, other) => panic!("{mode} {shown:?}: expected {msg:?}, got {other:?}"),
+            }
+            count += 1;
+        }
+        assert!(count > 100);
+    }
+
+    #[test]
+    fn typing_follows_sops() {
+        let doc = parse(r#"{"i":42,"f":1.5,"e":1e3,"n":-0,"t":true,"F":false,"z":null,"s":"x"}"#);
+        let get = |k: &str| doc.get(k).unwrap().as_scalar().unwrap().clone();
+        assert_eq!(get("i"), Scalar::Float(42.0));
+        assert_eq!(get("f"), Scalar::Float(1.5));
+        assert_eq!(get("e"), Scalar::Float(1000.0));
+        assert!(matches!(get("n"), Scalar::Float(f) if f == 0.0 && f.is_sign_negative()));
+        assert_eq!(get("t"), Scalar::Bool(true));
+        assert_eq!(get("F"), Scalar::Bool(false));
+        assert_eq!(get("z"), Scalar::Null);
+        assert_eq!(get("s"), Scalar::Str("x".into()));
+    }
+
+    #[test]
+    fn duplicate_keys_and_order_are_kept() {
+        let doc = parse(r#"{"b":1,"a":2,"b":3}"#);
+        let keys: Vec<_> = doc.entries().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+        assert_eq!(
+            emit(&doc, None),
+            "{\n\t\"b\": 1,\n\t\"a\": 2,\n\t\"b\": 3\n}\n"
+        );
+    }
+
+    #[test]
+    fn strings_decode_like_go() {
+        let doc = parse(r#"{"s":"\ud83d\ude00\ud800x\u00e9\/\b\f"}"#);
+        assert_eq!(
+            doc.get("s").unwrap().as_scalar().unwrap().as_str(),
+            Some("😀\u{FFFD}xé/\u{8}\u{C}")
+        );
+        // Invalid UTF-8: one U+FFFD per byte, as Go's decoder does.
+        let docs = Json.parse_plain(b"{\"s\":\"\xf0\x9f\x98!\"}").unwrap();
+        assert_eq!(
+            docs[0].get("s").unwrap().as_scalar().unwrap().as_str(),
+            Some("\u{FFFD}\u{FFFD}\u{FFFD}!")
+        );
+    }
+
+    #[test]
+    fn emits_every_scalar_type() {
+        let mut doc = Map::new();
+        doc.push_comment(" skipped");
+        doc.push("i", Node::Scalar(Scalar::Int(-7)));
+        doc.push(
+            "t",
+            Node::Scalar(Scalar::Time("2024-01-02T00:00:00Z".into())),
+        );
+        doc.push("b", Node::Scalar(Scalar::Bytes(b"a\xff<".to_vec())));
+        let mut seq = Seq::new();
+        seq.items.push(SeqItem::Comment(Comment::new("gone")));
+        seq.push(Node::Scalar(Scalar::Float(1e21)));
+        doc.push("l", Node::Seq(seq));
+        assert_eq!(
+            emit(&doc, Some(1)),
+            "{\n \"i\": -7,\n \"t\": \"2024-01-02T00:00:00Z\",\n \"b\": \"a\\ufffd\\u003c\",\n \"l\": [\n  1e+21\n ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn non_finite_floats_fail_like_sops() {
+        let nan = Node::Scalar(Scalar::Float(f64::NAN));
+        let mut inner = Map::new();
+        inner.push(
+            "x",
+            Node::Seq(Seq {
+                items: vec![SeqItem::Node(nan.clone())],
+                ..Seq::new()
+            }),
+        );
+        let mut doc = Map::new();
+        doc.push("a", Node::Map(inner.clone()));
+        let err = Json
+            .emit_plain(&[doc], &EmitOptions::default())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::Emit(
+                "Error marshaling to json: Error encoding value : Error encoding value : json: unsupported value: NaN".into()
+            )
+        );
+        let inf = Node::Scalar(Scalar::Float(f64::NEG_INFINITY));
+        assert_eq!(
+            Json.emit_value(&inf, &EmitOptions::default()).unwrap_err(),
+            FormatError::Emit("json: unsupported value: -Inf".into())
+        );
+        assert_eq!(
+            Json.emit_value(&Node::Map(inner), &EmitOptions::default())
+                .unwrap_err(),
+            FormatError::Emit(
+                "Error marshaling to json: Error encoding value : json: unsupported value: NaN"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn emit_value_of_scalars() {
+        let opts = EmitOptions::default();
+        let v = |s: Scalar| {
+            String::from_utf8(Json.emit_value(&Node::Scalar(s), &opts).unwrap()).unwrap()
+        };
+        assert_eq!(v(Scalar::Str("a<b\n".into())), "a<b\n");
+        assert_eq!(v(Scalar::Float(42.0)), "42");
+        assert_eq!(v(Scalar::Int(42)), "42");
+        assert_eq!(v(Scalar::Bool(false)), "false");
+        assert_eq!(v(Scalar::Null), "null");
+        assert_eq!(
+            v(Scalar::Time("2024-01-02T00:00:00Z".into())),
+            "\"2024-01-02T00:00:00Z\""
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let ok = format!("{{\"a\":{}{}}}", "[".repeat(999), "]".repeat(999));
+        assert!(Json.parse_plain(ok.as_bytes()).is_ok());
+        assert!(Json.parse_encrypted(ok.as_bytes()).is_ok());
+        for n in [1000, 100_000] {
+            let deep = format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+            let err = plain_err(deep.as_bytes());
+            assert!(err.contains("exceeded max depth"), "{err}");
+            let deep = format!("{{\"a\":{}", "{\"b\":".repeat(n));
+            assert!(plain_err(deep.as_bytes()).contains("exceeded max depth"));
+            assert!(Json.parse_encrypted(deep.as_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn out_of_range_number_in_encrypted_file() {
+        // Syntax errors come first, as sops checks the whole file before reading numbers.
+        let err = Json
+            .parse_encrypted(br#"{"a":1e400,"sops":{},"b":x}"#)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::Parse(
+                "Error unmarshalling input json: invalid character 'x' looking for beginning of value".into()
+            )
+        );
+        let err = Json
+            .parse_encrypted(br#"{"a":1e400,"sops":{}}"#)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::Parse(
+                "Could not unmarshal input data: json: cannot unmarshal number 1e400 into Go value of type float64".into()
+            )
+        );
+    }
+
+    #[test]
+    fn quoting_helpers_match_go() {
+        assert_eq!(quote_char(b'\''), "'\\''");
+        assert_eq!(quote_char(b'"'), "'\"'");
+        assert_eq!(quote_char(b'\\'), "'\\\\'");
+        assert_eq!(quote_char(0x7f), "'\\x7f'");
+        assert_eq!(quote_char(0xff), "'ÿ'");
+        assert_eq!(
+            go_quote("a\u{2028}😀\u{10FFFF}"),
+            "\"a\\u2028😀\\U0010ffff\""
+        );
+    }
+
+    /// Mutated and truncated inputs never panic.
+    #[test]
+    fn never_panics_on_garbage() {
+        let seed = read("escapes.json");
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut input = seed.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let i = (next() as usize) % input.len();
+                input[i] = (next() & 0xff) as u8;
+            }
+            input.truncate((next() as usize) % (input.len() + 1));
+            let _ = Json.parse_plain(&input);
+            let _ = Json.parse_encrypted(&input);
+        }
     }
 }
