@@ -27,8 +27,7 @@ pub struct Ini;
 
 impl Codec for Ini {
     fn parse_plain(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
-        parse(input)
-            .map_err(|e| FormatError::Parse(format!("Could not unmarshal input data: {e}")))
+        parse(input).map_err(|e| FormatError::Parse(format!("Could not unmarshal input data: {e}")))
     }
 
     fn parse_encrypted(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
@@ -682,7 +681,11 @@ fn first_char(s: &[u8]) -> Option<(char, usize)> {
         _ => return None,
     };
     let chunk = s.get(..len)?;
-    std::str::from_utf8(chunk).ok()?.chars().next().map(|c| (c, len))
+    std::str::from_utf8(chunk)
+        .ok()?
+        .chars()
+        .next()
+        .map(|c| (c, len))
 }
 
 /// `s` without leading white space.
@@ -868,8 +871,14 @@ mod tests {
             err("[abc\n"),
             "Could not unmarshal input data: unclosed section: [abc\n"
         );
-        assert_eq!(err("=x\n"), "Could not unmarshal input data: empty key name: =x\n");
-        assert_eq!(err("[]\n"), "Could not unmarshal input data: empty section name");
+        assert_eq!(
+            err("=x\n"),
+            "Could not unmarshal input data: empty key name: =x\n"
+        );
+        assert_eq!(
+            err("[]\n"),
+            "Could not unmarshal input data: empty section name"
+        );
         let mut top = Map::new();
         top.push("a", Scalar::Int(1).into());
         assert_eq!(
@@ -901,5 +910,10 @@ mod tests {
         let o = EmitOptions::default();
         assert_eq!(Ini.emit_value(&Scalar::Int(1).into(), &o).unwrap(), b"1");
         assert_eq!(Ini.emit_value(&Scalar::Null.into(), &o).unwrap(), b"null");
+    }
+
+    #[test]
+    fn ini_golden_files() {
+        crate::format::dotenv::golden::check(&Ini, "ini", "ini", &|k| k == "sops");
     }
 }
