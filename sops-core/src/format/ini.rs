@@ -916,4 +916,90 @@ mod tests {
     fn ini_golden_files() {
         crate::format::dotenv::golden::check(&Ini, "ini", "ini", &|k| k == "sops");
     }
+
+    /// A tree as the YAML parser gives it for a file converted with `--output-type ini`;
+    /// expected output checked with the reference sops.
+    #[test]
+    fn converted_from_yaml_like_sops() {
+        use crate::tree::Seq;
+        let mut default = Map::new();
+        default.push_comment(" first in section");
+        default.push("a", Scalar::Int(1).into());
+        default.push_comment(" after a");
+        default.push("b", Node::str("x"));
+        let mut n = Map::new();
+        n.push_comment(" inner");
+        n.push("k", Node::str("v"));
+        n.push("t", Scalar::Time("2001-12-14T21:59:43.1-05:00".into()).into());
+        n.push("f", Scalar::Float(1e-7).into());
+        let mut inner = Map::new();
+        inner.push("m", Scalar::Int(1).into());
+        let mut l = Seq::new();
+        l.push(Scalar::Int(1).into());
+        l.push(Node::str("two"));
+        l.push(Node::Map(inner));
+        let mut sec = Map::new();
+        sec.push("n", Node::Map(n));
+        sec.push("l", Node::Seq(l.clone()));
+        sec.push("weird key=", Node::str("v;x"));
+        sec.push("e", Node::str(""));
+        let mut doc = Map::new();
+        doc.push_comment(" top comment");
+        doc.push("default", Node::Map(default));
+        doc.push("sec", Node::Map(sec));
+        let out = Ini.emit_plain(&[doc], &EmitOptions::default()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ";  first in section\n; after a\na = 1\nb = x\n\n[sec]\n\
+             n            = [{{ inner} <nil>} {k v} {t 2001-12-14 21:59:43.1 -0500 -0500} {f 1e-07}]\n\
+             l            = [1 two [{m 1}]]\n`weird key=` = `v;x`\ne            = \n"
+        );
+        let o = EmitOptions::default();
+        assert_eq!(
+            Ini.emit_value(&Node::Seq(l), &o).unwrap(),
+            br#"[1,"two",[{"Key":"m","Value":1}]]"#
+        );
+        assert_eq!(Ini.emit_value(&Scalar::Float(1e-7).into(), &o).unwrap(), b"1e-7");
+        assert_eq!(
+            Ini.emit_value(&Scalar::Time("2001-12-14T21:59:43.1-05:00".into()).into(), &o)
+                .unwrap(),
+            br#""2001-12-14T21:59:43.1-05:00""#
+        );
+    }
+
+    /// sops (ini.v1) panics on a comment whose first line is empty after `;` is stripped; we
+    /// write an empty `; ` line instead.
+    #[test]
+    fn empty_comment_line_does_not_panic() {
+        assert_eq!(
+            rt("[s]\n;\n;   second line\nb = 2\n"),
+            "[s]\n; \n; second line\nb = 2\n"
+        );
+    }
+
+    /// `-` keys are numbered per section (`#1`, `#2`), and written back under that name.
+    #[test]
+    fn auto_increment_keys() {
+        let docs = Ini.parse_plain(b"[l]\n- = a\n- = b\n[m]\n- = c\n").unwrap();
+        assert_eq!(section(&docs[0], "l").get("#2"), Some(&Node::str("b")));
+        assert_eq!(section(&docs[0], "m").get("#1"), Some(&Node::str("c")));
+    }
+
+    #[test]
+    fn large_file_is_fast_enough() {
+        let mut input = String::new();
+        for s in 0..1000 {
+            input.push_str(&format!("[section{s}]\n; comment\n"));
+            for k in 0..140 {
+                input.push_str(&format!("key{k} = value number {k} of section {s}\n"));
+            }
+        }
+        let start = std::time::Instant::now();
+        let docs = Ini.parse_plain(input.as_bytes()).unwrap();
+        let out = Ini.emit_plain(&docs, &EmitOptions::default()).unwrap();
+        assert!(out.len() > input.len() / 2);
+        // Generous: debug builds are slow; release takes a few tens of ms.
+        eprintln!("ini 140k keys: {:?}", start.elapsed());
+        assert!(start.elapsed().as_secs() < 10);
+    }
 }
