@@ -195,6 +195,28 @@ impl Emitter {
                     self.indicator("-", true, false, true);
                     self.scalar(&Scalar::Str(c.text.clone()), indent + 2, false, false);
                 }
+                SeqItem::Node(Node::Map(m))
+                    if matches!(m.items.first(), Some(MapItem::Comment(_))) =>
+                {
+                    // yaml.v3 writes a mapping's head comment before the item's `- `.
+                    let lead = m
+                        .items
+                        .iter()
+                        .take_while(|i| matches!(i, MapItem::Comment(_)))
+                        .count();
+                    for c in &m.items[..lead] {
+                        if let MapItem::Comment(c) = c {
+                            self.comment(&c.text, indent);
+                        }
+                    }
+                    let rest = Map {
+                        items: m.items[lead..].to_vec(),
+                        layout: m.layout,
+                    };
+                    self.write_indent(indent);
+                    self.indicator("-", true, false, true);
+                    self.map(&rest, Some((indent, true)), depth + 1)?;
+                }
                 SeqItem::Node(n) => {
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
@@ -280,7 +302,7 @@ impl Emitter {
                 }
                 match string_style(text, key) {
                     Style::Plain => self.plain(text),
-                    Style::Single => self.single(text),
+                    Style::Single => self.single(text, block_indent),
                     Style::Double => self.double(text),
                     Style::Literal => self.literal(text, block_indent),
                 }
@@ -298,9 +320,24 @@ impl Emitter {
         self.indention = false;
     }
 
-    fn single(&mut self, s: &str) {
+    fn single(&mut self, s: &str, indent: usize) {
         self.indicator("'", true, false, false);
+        let mut breaks = false;
         for c in s.chars() {
+            if is_break(c) {
+                let mut buf = [0u8; 4];
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                self.column = 0;
+                self.indention = true;
+                self.whitespace = true;
+                breaks = true;
+                continue;
+            }
+            if breaks {
+                self.write_indent(indent);
+                breaks = false;
+            }
             if c == '\'' {
                 self.out.extend_from_slice(b"''");
                 self.column += 2;
@@ -316,9 +353,12 @@ impl Emitter {
 
     fn double(&mut self, s: &str) {
         self.indicator("\"", true, false, false);
+        // yaml.v3's BOM test looks at the start of the string, whatever the position: a
+        // string starting with U+FEFF has every character escaped.
+        let bom = s.starts_with('\u{feff}');
         for c in s.chars() {
             let code = c as u32;
-            if !is_printable(c) || code == 0xFEFF || is_break(c) || c == '"' || c == '\\' {
+            if bom || !is_printable(c) || code == 0xFEFF || is_break(c) || c == '"' || c == '\\' {
                 let esc: String = match c {
                     '\0' => "\\0".into(),
                     '\u{7}' => "\\a".into(),
@@ -422,7 +462,7 @@ fn split_breaks(s: &str) -> impl Iterator<Item = Piece<'_>> {
 }
 
 /// An encrypted comment inside a sequence, which sops writes as a list item.
-fn is_enc_comment(text: &str) -> bool {
+pub(crate) fn is_enc_comment(text: &str) -> bool {
     text.starts_with("ENC[") && text.ends_with("type:comment]")
 }
 

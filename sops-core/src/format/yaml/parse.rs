@@ -106,8 +106,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
         doc_index: 0,
     };
     while let Some(item) = parser.next_event() {
-        let (event, span) =
-            item.map_err(|e| perr(format!("yaml: line {}: {}", e.marker().line(), e.info())))?;
+        let (event, span) = item.map_err(|e| scan_error(&e))?;
         b.event(event, span)?;
     }
     if b.docs.is_empty() {
@@ -142,12 +141,6 @@ impl Builder {
                     && self.right_comment(text.to_string())
                 {
                     return Ok(());
-                }
-                if placement == granit_parser::Placement::Right {
-                    if let Some(top) = self.stack.last_mut() {
-                        top.push_comment(text.into_owned());
-                        return Ok(());
-                    }
                 }
                 self.pending.push((text.into_owned(), col));
             }
@@ -340,7 +333,8 @@ impl Builder {
                 // Comments left of the new item's content belong to the sequence.
                 let keep: Vec<(String, usize)> = self.pending.drain(..).collect();
                 for (text, c) in keep {
-                    if c < col || top.flow() {
+                    // An encrypted comment written before `- ` is the item map's head comment.
+                    if (c < col && !(is_map && super::emit::is_enc_comment(&text))) || top.flow() {
                         top.push_comment(text);
                     } else {
                         self.pending.push((text, c));
@@ -381,6 +375,22 @@ impl Builder {
         };
         let col = frame.col();
         let flow = frame.flow();
+        // Comments after the last item of a block sequence of maps: yaml.v3 hands them to
+        // that last map.
+        if let Frame::Seq {
+            seq, flow: false, ..
+        } = &mut frame
+        {
+            if let Some(SeqItem::Node(Node::Map(last))) = seq.items.last_mut() {
+                let mut n = 0;
+                while n < self.pending.len() && self.pending[n].1 >= col {
+                    n += 1;
+                }
+                for (text, _) in self.pending.drain(..n) {
+                    last.push_comment(text);
+                }
+            }
+        }
         // Trailing comments at or right of this collection's column stay inside it.
         let mut n = 0;
         while n < self.pending.len() && (flow || self.pending[n].1 >= col) {
@@ -416,20 +426,7 @@ impl Builder {
                 ..
             } => (Node::Seq(seq), anchor, start_count, line),
         };
-        // A block sequence ending with comments left of its items: yaml.v3 hands them to the
-        // last item when that item is a mapping.
-        let mut node = node;
-        if let Node::Seq(seq) = &mut node {
-            if !self.pending.is_empty() && !flow {
-                if let Some(SeqItem::Node(Node::Map(last))) = seq.items.last_mut() {
-                    if self.pending.iter().all(|(_, c)| *c >= col) {
-                        for (text, _) in self.pending.drain(..) {
-                            last.push_comment(text);
-                        }
-                    }
-                }
-            }
-        }
+        let node = node;
         let size = self.count - start_count;
         if self.stack.is_empty() {
             match node {
@@ -554,6 +551,25 @@ fn short_tag(s: &Scalar) -> &'static str {
         Scalar::Str(_) | Scalar::Bytes(_) => "!!str",
         Scalar::Time(_) => "!!timestamp",
     }
+}
+
+/// A syntax error, worded like yaml.v3 where the two libraries agree on the cause.
+fn scan_error(e: &granit_parser::ScanError) -> FormatError {
+    use granit_parser::ErrorKind as K;
+    let line = e.marker().line();
+    let text = match e.kind() {
+        K::UnclosedFlowCollection { open: '[' }
+        | K::UnexpectedEofFlowSequence
+        | K::ExpectedFlowSequenceSeparator => "did not find expected ',' or ']'".to_string(),
+        K::UnclosedFlowCollection { .. }
+        | K::UnexpectedEofFlowMapping
+        | K::ExpectedFlowMappingSeparator => "did not find expected ',' or '}'".to_string(),
+        K::ExpectedBlockMappingKey => "did not find expected key".to_string(),
+        K::ExpectedNodeContent => "did not find expected node content".to_string(),
+        K::SimpleKeyExpected | K::InvalidSimpleKey => "could not find expected ':'".to_string(),
+        _ => e.info(),
+    };
+    perr(format!("yaml: line {line}: {text}"))
 }
 
 /// sops's error for a map key that is not a string.
