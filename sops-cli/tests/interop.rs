@@ -198,7 +198,7 @@ fn ssh_ed25519_and_rsa_recipients_both_ways() {
         assert!(status.success());
         let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
         let public = public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        dir.write("p.yaml", "secret: value\nn: 1\n");
+        dir.write("p.yaml", "secret: value\nnum: 1\n");
         for encrypt_with in [reference_sops(), our_sops()] {
             let enc = dir.ok(&encrypt_with, &["-e", "--age", &public, "p.yaml"]);
             dir.write("e.yaml", &enc);
@@ -219,7 +219,7 @@ fn ssh_ed25519_and_rsa_recipients_both_ways() {
                     decrypt_with.display(),
                     show(&out.stderr)
                 );
-                assert_eq!(show(&out.stdout), "secret: value\nn: 1\n");
+                assert_eq!(show(&out.stdout), "secret: value\nnum: 1\n");
             }
         }
     }
