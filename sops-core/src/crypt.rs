@@ -631,7 +631,7 @@ pub fn decrypt_documents(
             }
             Slot::Comment(c) => {
                 // A comment without the ENC form is a plain comment (older files have them).
-                if !EncryptedValue::is_encrypted(&c.text) {
+                if !looks_encrypted(&c.text) {
                     return Ok(());
                 }
                 let fail = |reason: String| CryptError::Comment {
@@ -654,6 +654,16 @@ pub fn decrypt_documents(
         Ok(())
     })?;
     Ok(hash_jobs(&jobs, sel))
+}
+
+/// True if a comment has the shape of an encrypted value, even with a damaged prefix: such a
+/// comment must decrypt, or the file was tampered with (sops would print it as a plain comment).
+fn looks_encrypted(text: &str) -> bool {
+    EncryptedValue::is_encrypted(text)
+        || (text.contains("data:")
+            && text.contains(",iv:")
+            && text.contains(",tag:")
+            && text.contains(",type:"))
 }
 
 /// Encrypts the MAC text with the `lastmodified` string as additional data.
