@@ -413,3 +413,51 @@ fn unwrap_group<S: AsRef<str>>(
     }
     Err(failures)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_is_rendered_like_sops() {
+        let err = RecoveryError {
+            groups: vec![
+                GroupOutcome::Success,
+                GroupOutcome::Failed(vec![KeyFailure {
+                    key: "0590B3F2A1752C5863BE44B64A61B3AF6B548AB5".into(),
+                    reason: "could not decrypt data key with PGP key: github.com/ProtonMail/go-crypto/openpgp error: could not load secring: open /tmp/rules-exp/g1/pubring.gpg: no such file or directory; GnuPG binary error: failed to decrypt sops data key with pgp: gpg: encrypted with 3072-bit RSA key, ID E73F6862797C7963, created 2026-11-23\n      \"test two <two@example.com>\"\ngpg: decryption failed: No secret key".into(),
+                }]),
+            ],
+            threshold: 2,
+            detail: None,
+        };
+        let expected = "Failed to get the data key required to decrypt the SOPS file.
+
+Group 0: SUCCESS
+
+Group 1: FAILED
+  0590B3F2A1752C5863BE44B64A61B3AF6B548AB5: FAILED
+    - | could not decrypt data key with PGP key:
+      | github.com/ProtonMail/go-crypto/openpgp error: could not
+      | load secring: open /tmp/rules-exp/g1/pubring.gpg: no such
+      | file or directory; GnuPG binary error: failed to decrypt
+      | sops data key with pgp: gpg: encrypted with 3072-bit RSA
+      | key, ID E73F6862797C7963, created 2026-11-23
+      |       \"test two <two@example.com>\"
+      | gpg: decryption failed: No secret key
+
+Recovery failed because the file was encrypted with a Shamir threshold of
+2, but only 1 part(s) were successfully recovered, one for each successful
+key group. In order for SOPS to recover the file, at least 2 groups have to
+be successful. In order for a group to be successful, decryption has to
+succeed with any of the keys in that key group.";
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn decryption_order_rejects_duplicates() {
+        assert_eq!(parse_decryption_order("").unwrap(), ["age", "pgp"]);
+        assert_eq!(parse_decryption_order("pgp,age").unwrap(), ["pgp", "age"]);
+        assert_eq!(parse_decryption_order("pgp,pgp").unwrap_err(), "pgp");
+    }
+}

@@ -9,6 +9,7 @@
 //! and falls back to the binary; the binary alone reads and writes the same messages.)
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use zeroize::Zeroizing;
@@ -41,10 +42,19 @@ pub fn short_fingerprint(fp: &str) -> &str {
     }
 }
 
-/// Runs gpg with `args`, feeding `stdin`; returns stdout, or stderr (trimmed) on failure.
-fn run_gpg(args: &[&str], stdin: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+/// Runs gpg with `args` (after `--homedir` when one is set), feeding `stdin`; returns stdout,
+/// or stderr (trimmed) on failure.
+fn run_gpg(
+    homedir: Option<&Path>,
+    args: &[&str],
+    stdin: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, String> {
     let binary = gpg_binary();
-    let mut child = Command::new(&binary)
+    let mut cmd = Command::new(&binary);
+    if let Some(home) = homedir {
+        cmd.arg("--homedir").arg(home);
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -80,6 +90,7 @@ fn run_gpg(args: &[&str], stdin: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgpRecipient {
     fingerprint: String,
+    homedir: Option<PathBuf>,
 }
 
 impl PgpRecipient {
@@ -87,7 +98,14 @@ impl PgpRecipient {
     pub fn new(fingerprint: &str) -> PgpRecipient {
         PgpRecipient {
             fingerprint: fingerprint.replace(' ', ""),
+            homedir: None,
         }
+    }
+
+    /// Uses this GnuPG home (`--homedir`) instead of `GNUPGHOME` / `~/.gnupg`.
+    pub fn with_homedir(mut self, homedir: impl Into<PathBuf>) -> PgpRecipient {
+        self.homedir = Some(homedir.into());
+        self
     }
 
     /// Recipients from a comma-separated list (`--pgp`, `SOPS_PGP_FP`).
@@ -118,7 +136,7 @@ impl Recipient for PgpRecipient {
             short_fingerprint(fp),
             "--no-encrypt-to",
         ];
-        let out = run_gpg(&args, secret).map_err(|stderr| KeyError::Wrap {
+        let out = run_gpg(self.homedir.as_deref(), &args, secret).map_err(|stderr| KeyError::Wrap {
             key: self.describe(),
             reason: format!(
                 "could not encrypt data key with PGP key: GnuPG binary error: failed to encrypt sops data key with pgp: {stderr}"
@@ -138,8 +156,24 @@ impl Recipient for PgpRecipient {
 }
 
 /// Unwraps PGP-wrapped keys with `gpg -d` and whatever secret keys gpg can use.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GpgUnwrapper;
+#[derive(Debug, Clone, Default)]
+pub struct GpgUnwrapper {
+    homedir: Option<PathBuf>,
+}
+
+impl GpgUnwrapper {
+    /// Uses gpg with its environment (`GNUPGHOME`, else `~/.gnupg`), as sops does.
+    pub fn from_env() -> GpgUnwrapper {
+        GpgUnwrapper::default()
+    }
+
+    /// Uses this GnuPG home (`--homedir`).
+    pub fn with_homedir(homedir: impl Into<PathBuf>) -> GpgUnwrapper {
+        GpgUnwrapper {
+            homedir: Some(homedir.into()),
+        }
+    }
+}
 
 impl Unwrapper for GpgUnwrapper {
     fn unwrap(&self, key: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>> {
@@ -151,11 +185,13 @@ impl Unwrapper for GpgUnwrapper {
                 "could not decrypt data key with PGP key: GnuPG binary error: failed to decrypt sops data key with pgp: {why}"
             ))
         };
-        Some(match run_gpg(&["-d"], enc.as_bytes()) {
-            Ok(out) if out.is_empty() => Err(fail("zero bytes returned".into())),
-            Ok(out) => Ok(out),
-            Err(stderr) => Err(fail(stderr)),
-        })
+        Some(
+            match run_gpg(self.homedir.as_deref(), &["-d"], enc.as_bytes()) {
+                Ok(out) if out.is_empty() => Err(fail("zero bytes returned".into())),
+                Ok(out) => Ok(out),
+                Err(stderr) => Err(fail(stderr)),
+            },
+        )
     }
 }
 
@@ -175,6 +211,96 @@ mod tests {
         );
         assert_eq!(short_fingerprint("ABCD"), "ABCD");
         assert_eq!(short_fingerprint(""), "");
+    }
+
+    /// A throwaway GnuPG home with one passphrase-less key; returns its fingerprint. Fails
+    /// (never skips) when gpg is missing.
+    fn gpg_home() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let gen = Command::new("gpg")
+            .arg("--homedir")
+            .arg(home)
+            .args(["--batch", "--passphrase", "", "--quick-gen-key"])
+            .args([
+                "unit test <unit@example.com>",
+                "default",
+                "default",
+                "never",
+            ])
+            .output()
+            .expect("gpg is required for the PGP tests (scripts/test installs gnupg)");
+        assert!(
+            gen.status.success(),
+            "{}",
+            String::from_utf8_lossy(&gen.stderr)
+        );
+        let list = Command::new("gpg")
+            .arg("--homedir")
+            .arg(home)
+            .args(["--list-secret-keys", "--with-colons"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&list.stdout).into_owned();
+        let fp = text
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .unwrap()
+            .to_string();
+        (dir, fp)
+    }
+
+    fn kill_agent(home: &Path) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(home)
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+
+    #[test]
+    fn wrap_and_unwrap_through_gpg() {
+        let (dir, fp) = gpg_home();
+        let secret = [7u8; 32];
+        let stored = PgpRecipient::new(&fp)
+            .with_homedir(dir.path())
+            .wrap(&secret)
+            .unwrap();
+        let StoredKey::Pgp { enc, fp: got, .. } = &stored else {
+            panic!("not a PGP entry")
+        };
+        assert_eq!(got, &fp);
+        assert!(enc.starts_with("-----BEGIN PGP MESSAGE-----"));
+        assert!(enc.ends_with("-----END PGP MESSAGE-----"));
+        let back = GpgUnwrapper::with_homedir(dir.path())
+            .unwrap(&stored)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&back[..], &secret);
+        // A fresh home without the secret key fails with gpg's reason, no secret shown.
+        let other = tempfile::tempdir().unwrap();
+        let err = GpgUnwrapper::with_homedir(other.path())
+            .unwrap(&stored)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("failed to decrypt sops data key with pgp"),
+            "{err}"
+        );
+        // An unknown recipient cannot be encrypted for.
+        let err = PgpRecipient::new("0000000000000000000000000000000000000000")
+            .with_homedir(dir.path())
+            .wrap(&secret)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("failed to encrypt sops data key with pgp"),
+            "{err}"
+        );
+        kill_agent(dir.path());
+        kill_agent(other.path());
     }
 
     #[test]
