@@ -1,0 +1,672 @@
+//! Builds our document tree from granit-parser's event stream in one pass, placing comments
+//! where sops (through yaml.v3) puts them and typing scalars as yaml.v3 resolves them.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use granit_parser::{Event, Parser, ScalarStyle, Span, StructureStyle, Tag};
+
+use super::resolve::{resolve_plain, Resolved};
+use crate::format::FormatError;
+use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
+
+/// Most nodes a file may expand to through aliases (protects against alias bombs).
+const MAX_NODES: usize = 1_000_000;
+
+const CORE_PREFIX: &str = "tag:yaml.org,2002:";
+
+/// An open collection.
+enum Frame {
+    Map {
+        map: Map,
+        col: usize,
+        line: usize,
+        anchor: usize,
+        flow: bool,
+        start_count: usize,
+        /// The key read, waiting for its value, with its line.
+        key: Option<(String, usize)>,
+        /// Keys seen so far and their lines, for the duplicate check (first document only).
+        seen: HashMap<String, usize>,
+    },
+    Seq {
+        seq: Seq,
+        col: usize,
+        line: usize,
+        anchor: usize,
+        flow: bool,
+        start_count: usize,
+    },
+}
+
+impl Frame {
+    fn col(&self) -> usize {
+        match self {
+            Frame::Map { col, .. } | Frame::Seq { col, .. } => *col,
+        }
+    }
+    fn flow(&self) -> bool {
+        match self {
+            Frame::Map { flow, .. } | Frame::Seq { flow, .. } => *flow,
+        }
+    }
+    fn push_comment(&mut self, text: String) {
+        match self {
+            Frame::Map { map, .. } => map.push_comment(text),
+            Frame::Seq { seq, .. } => seq
+                .items
+                .push(SeqItem::Comment(crate::tree::Comment::new(text))),
+        }
+    }
+}
+
+/// What was completed last, so that a same-line comment can be moved above it.
+#[derive(Clone, Copy)]
+enum Last {
+    None,
+    /// A scalar or alias stored at this index of the top frame's items.
+    Leaf(usize),
+    /// A flow collection stored at this index of the top frame's items.
+    Flow(usize),
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    pending: Vec<(String, usize)>,
+    anchors: HashMap<usize, (Node, usize)>,
+    count: usize,
+    docs: Vec<Document>,
+    root: Option<Map>,
+    doc_seen_root: bool,
+    last: Last,
+    doc_index: usize,
+}
+
+fn perr(msg: impl Into<String>) -> FormatError {
+    FormatError::Parse(msg.into())
+}
+
+/// Parses a YAML stream into documents.
+pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
+    if input.is_empty() {
+        return Err(FormatError::EmptyYaml);
+    }
+    let text = std::str::from_utf8(input).map_err(|_| perr("yaml: invalid leading UTF-8 octet"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut b = Builder {
+        stack: Vec::new(),
+        pending: Vec::new(),
+        anchors: HashMap::new(),
+        count: 0,
+        docs: Vec::new(),
+        root: None,
+        doc_seen_root: false,
+        last: Last::None,
+        doc_index: 0,
+    };
+    while let Some(item) = parser.next_event() {
+        let (event, span) = item.map_err(|e| scan_error(&e))?;
+        b.event(event, span)?;
+    }
+    if b.docs.is_empty() {
+        return Err(perr("EOF"));
+    }
+    Ok(b.docs)
+}
+
+impl Builder {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), FormatError> {
+        let line = span.start.line();
+        let col = span.start.col();
+        match event {
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::Anchor(..)
+            | Event::UnresolvedAlias(_) => {}
+            Event::DocumentStart(..) => {
+                self.root = None;
+                self.doc_seen_root = false;
+            }
+            Event::DocumentEnd => {
+                let mut root = self.root.take().unwrap_or_default();
+                for (text, _) in self.pending.drain(..) {
+                    root.push_comment(text);
+                }
+                self.docs.push(root);
+                self.doc_index += 1;
+            }
+            Event::Comment(text, placement) => {
+                if placement == granit_parser::Placement::Right
+                    && self.right_comment(text.to_string())
+                {
+                    return Ok(());
+                }
+                self.pending.push((text.into_owned(), col));
+            }
+            Event::Alias(id) => {
+                self.last = Last::None;
+                let (node, size) =
+                    self.anchors.get(&id).cloned().ok_or_else(|| {
+                        perr(format!("yaml: line {line}: unknown anchor referenced"))
+                    })?;
+                self.count += size;
+                if self.count > MAX_NODES {
+                    return Err(perr(format!(
+                        "yaml: line {line}: document contains excessive aliasing"
+                    )));
+                }
+                if self.stack.is_empty() {
+                    return self.root_value(node, line);
+                }
+                self.flush_pending_into_top();
+                self.attach(node, 0, size, line, true)?;
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                self.last = Last::None;
+                self.bump(line)?;
+                let scalar = scalar_from_event(&value, style, tag.as_deref(), line)?;
+                if self.stack.is_empty() {
+                    return self.root_scalar(scalar, &value, line);
+                }
+                self.flush_pending_into_top();
+                let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                if is_key {
+                    let key = match scalar {
+                        Value::Scalar(Scalar::Str(s)) => s,
+                        Value::Merge => "<<".to_string(),
+                        Value::Scalar(other) => return Err(non_string_key(&other)),
+                        Value::Uint(u) => {
+                            return Err(FormatError::Unsupported(format!(
+                                "Error encrypting tree: Error walking tree: Tree contains a non-string key (type uint64): %!s(uint64={u}). Only string keys aresupported"
+                            )))
+                        }
+                    };
+                    if anchor != 0 {
+                        self.anchors.insert(anchor, (Node::str(key.clone()), 1));
+                    }
+                    let first_doc = self.doc_index == 0;
+                    if let Some(Frame::Map {
+                        key: slot, seen, ..
+                    }) = self.stack.last_mut()
+                    {
+                        if first_doc {
+                            if let Some(prev) = seen.get(&key) {
+                                return Err(perr(format!(
+                                    "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
+                                )));
+                            }
+                            seen.insert(key.clone(), line);
+                        }
+                        *slot = Some((key, line));
+                    }
+                    return Ok(());
+                }
+                let node = match scalar {
+                    Value::Scalar(s) => Node::Scalar(s),
+                    Value::Merge => Node::str("<<"),
+                    Value::Uint(_) => {
+                        return Err(FormatError::Unsupported(
+                            "Error encrypting tree: Error walking tree: Cannot walk value, unknown type: uint64".into(),
+                        ))
+                    }
+                };
+                self.attach(node, anchor, 1, line, true)?;
+            }
+            Event::SequenceStart(style, anchor, _) => {
+                self.last = Last::None;
+                self.start_collection(false, style, anchor, line, col)?;
+            }
+            Event::MappingStart(style, anchor, _) => {
+                self.last = Last::None;
+                self.start_collection(true, style, anchor, line, col)?;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                self.last = Last::None;
+                self.end_collection()?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn bump(&mut self, line: usize) -> Result<(), FormatError> {
+        self.count += 1;
+        if self.count > MAX_NODES {
+            return Err(perr(format!(
+                "yaml: line {line}: document contains excessive aliasing"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Places a same-line comment above what it follows. Returns false when there is nothing.
+    fn right_comment(&mut self, text: String) -> bool {
+        let Some(top) = self.stack.last_mut() else {
+            return false;
+        };
+        if let Frame::Map {
+            key: Some(_), map, ..
+        } = top
+        {
+            map.push_comment(text);
+            return true;
+        }
+        match self.last {
+            Last::None => false,
+            Last::Leaf(i) => {
+                match top {
+                    Frame::Map { map, .. } => map
+                        .items
+                        .insert(i, MapItem::Comment(crate::tree::Comment::new(text))),
+                    Frame::Seq { seq, .. } => seq
+                        .items
+                        .insert(i, SeqItem::Comment(crate::tree::Comment::new(text))),
+                }
+                self.last = Last::Leaf(i + 1);
+                true
+            }
+            Last::Flow(i) => {
+                let node = match top {
+                    Frame::Map { map, .. } => match map.items.get_mut(i) {
+                        Some(MapItem::Entry(e)) => &mut e.value,
+                        _ => return false,
+                    },
+                    Frame::Seq { seq, .. } => match seq.items.get_mut(i) {
+                        Some(SeqItem::Node(n)) => n,
+                        _ => return false,
+                    },
+                };
+                match node {
+                    Node::Map(m) => m
+                        .items
+                        .insert(0, MapItem::Comment(crate::tree::Comment::new(text))),
+                    Node::Seq(s) => s
+                        .items
+                        .insert(0, SeqItem::Comment(crate::tree::Comment::new(text))),
+                    Node::Scalar(_) => return false,
+                }
+                true
+            }
+        }
+    }
+
+    fn flush_pending_into_top(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(top) = self.stack.last_mut() {
+            for (text, _) in self.pending.drain(..) {
+                top.push_comment(text);
+            }
+        }
+    }
+
+    fn start_collection(
+        &mut self,
+        is_map: bool,
+        style: StructureStyle,
+        anchor: usize,
+        line: usize,
+        col: usize,
+    ) -> Result<(), FormatError> {
+        self.bump(line)?;
+        if self.stack.len() >= 1000 {
+            return Err(perr(format!(
+                "yaml: line {line}: exceeded max depth of 1000"
+            )));
+        }
+        match self.stack.last_mut() {
+            None => {
+                if !is_map {
+                    return Err(self.top_level_error("!!seq", "", line));
+                }
+                self.doc_seen_root = true;
+            }
+            Some(Frame::Map { key: None, .. }) => {
+                return Err(perr(format!(
+                    "yaml: line {line}: invalid map key: complex keys are not supported"
+                )));
+            }
+            Some(Frame::Map { .. }) => {}
+            Some(top @ Frame::Seq { .. }) => {
+                // Comments left of the new item's content belong to the sequence.
+                let keep: Vec<(String, usize)> = self.pending.drain(..).collect();
+                for (text, c) in keep {
+                    // An encrypted comment written before `- ` is the item map's head comment.
+                    if (c < col && !(is_map && super::emit::is_enc_comment(&text))) || top.flow() {
+                        top.push_comment(text);
+                    } else {
+                        self.pending.push((text, c));
+                    }
+                }
+            }
+        }
+        let flow = style == StructureStyle::Flow;
+        let start_count = self.count;
+        let frame = if is_map {
+            Frame::Map {
+                map: Map::new(),
+                col,
+                line,
+                anchor,
+                flow,
+                start_count,
+                key: None,
+                seen: HashMap::new(),
+            }
+        } else {
+            Frame::Seq {
+                seq: Seq::new(),
+                col,
+                line,
+                anchor,
+                flow,
+                start_count,
+            }
+        };
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn end_collection(&mut self) -> Result<(), FormatError> {
+        let Some(mut frame) = self.stack.pop() else {
+            return Ok(());
+        };
+        let col = frame.col();
+        let flow = frame.flow();
+        // Comments after the last item of a block sequence of maps: yaml.v3 hands them to
+        // that last map.
+        if let Frame::Seq {
+            seq, flow: false, ..
+        } = &mut frame
+        {
+            if let Some(SeqItem::Node(Node::Map(last))) = seq.items.last_mut() {
+                let mut n = 0;
+                while n < self.pending.len() && self.pending[n].1 >= col {
+                    n += 1;
+                }
+                for (text, _) in self.pending.drain(..n) {
+                    last.push_comment(text);
+                }
+            }
+        }
+        // Trailing comments at or right of this collection's column stay inside it.
+        let mut n = 0;
+        while n < self.pending.len() && (flow || self.pending[n].1 >= col) {
+            n += 1;
+        }
+        for (text, _) in self.pending.drain(..n) {
+            frame.push_comment(text);
+        }
+        let (node, anchor, start_count, line) = match frame {
+            Frame::Map {
+                map,
+                anchor,
+                start_count,
+                line,
+                key,
+                ..
+            } => {
+                let mut map = map;
+                if let Some((k, _)) = key {
+                    // A key without a value (cannot happen with a well-formed stream).
+                    map.push(k, Node::Scalar(Scalar::Null));
+                }
+                if flow {
+                    map.layout = crate::tree::Layout::Block;
+                }
+                (Node::Map(map), anchor, start_count, line)
+            }
+            Frame::Seq {
+                seq,
+                anchor,
+                start_count,
+                line,
+                ..
+            } => (Node::Seq(seq), anchor, start_count, line),
+        };
+        let node = node;
+        let size = self.count - start_count;
+        if self.stack.is_empty() {
+            match node {
+                Node::Map(m) => {
+                    self.root = Some(m);
+                    if anchor != 0 {
+                        // An anchored root cannot be referred to from inside itself.
+                    }
+                }
+                _ => return Err(self.top_level_error("!!seq", "", line)),
+            }
+            return Ok(());
+        }
+        self.attach(node, anchor, size, line, flow)?;
+        if flow {
+            if let Last::Leaf(i) = self.last {
+                self.last = Last::Flow(i);
+            }
+        } else {
+            self.last = Last::None;
+        }
+        Ok(())
+    }
+
+    /// Stores a finished value in the top frame.
+    fn attach(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        size: usize,
+        _line: usize,
+        leaf: bool,
+    ) -> Result<(), FormatError> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, (node.clone(), size.max(1)));
+        }
+        let Some(top) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        match top {
+            Frame::Map { map, key, .. } => {
+                let Some((k, _)) = key.take() else {
+                    return Err(perr(
+                        "yaml: invalid map key: complex keys are not supported",
+                    ));
+                };
+                map.items.push(MapItem::Entry(Entry {
+                    key: k,
+                    value: node,
+                }));
+                self.last = if leaf {
+                    Last::Leaf(map.items.len() - 1)
+                } else {
+                    Last::None
+                };
+            }
+            Frame::Seq { seq, .. } => {
+                seq.items.push(SeqItem::Node(node));
+                self.last = if leaf {
+                    Last::Leaf(seq.items.len() - 1)
+                } else {
+                    Last::None
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn root_scalar(&mut self, value: Value, raw: &str, line: usize) -> Result<(), FormatError> {
+        match value {
+            Value::Scalar(Scalar::Null) => {
+                self.root = Some(Map::new());
+                Ok(())
+            }
+            Value::Scalar(s) => Err(self.top_level_error(short_tag(&s), raw, line)),
+            _ => Err(self.top_level_error("!!str", raw, line)),
+        }
+    }
+
+    fn root_value(&mut self, node: Node, line: usize) -> Result<(), FormatError> {
+        match node {
+            Node::Map(m) => {
+                self.root = Some(m);
+                Ok(())
+            }
+            Node::Seq(_) => Err(self.top_level_error("!!seq", "", line)),
+            Node::Scalar(s) => Err(self.top_level_error(short_tag(&s), "", line)),
+        }
+    }
+
+    fn top_level_error(&self, tag: &str, raw: &str, line: usize) -> FormatError {
+        if self.doc_index > 0 {
+            return perr(if tag == "!!seq" {
+                "Error unmarshaling input YAML: YAML documents that are sequences are not supported"
+            } else {
+                "Error unmarshaling input YAML: YAML documents that are values are not supported"
+            });
+        }
+        let value = if tag == "!!seq" || tag == "!!map" {
+            String::new()
+        } else if raw.len() > 10 {
+            let mut cut = 7;
+            while !raw.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!(" `{}...`", &raw[..cut])
+        } else {
+            format!(" `{raw}`")
+        };
+        perr(format!(
+            "yaml: unmarshal errors:\n  line {line}: cannot unmarshal {tag}{value} into map[string]interface {{}}"
+        ))
+    }
+}
+
+fn short_tag(s: &Scalar) -> &'static str {
+    match s {
+        Scalar::Null => "!!null",
+        Scalar::Bool(_) => "!!bool",
+        Scalar::Int(_) => "!!int",
+        Scalar::Float(_) => "!!float",
+        Scalar::Str(_) | Scalar::Bytes(_) => "!!str",
+        Scalar::Time(_) => "!!timestamp",
+    }
+}
+
+/// A syntax error, worded like yaml.v3 where the two libraries agree on the cause.
+fn scan_error(e: &granit_parser::ScanError) -> FormatError {
+    use granit_parser::ErrorKind as K;
+    let line = e.marker().line();
+    let text = match e.kind() {
+        K::UnclosedFlowCollection { open: '[' }
+        | K::UnexpectedEofFlowSequence
+        | K::ExpectedFlowSequenceSeparator => "did not find expected ',' or ']'".to_string(),
+        K::UnclosedFlowCollection { .. }
+        | K::UnexpectedEofFlowMapping
+        | K::ExpectedFlowMappingSeparator => "did not find expected ',' or '}'".to_string(),
+        K::ExpectedBlockMappingKey => "did not find expected key".to_string(),
+        K::ExpectedNodeContent => "did not find expected node content".to_string(),
+        K::SimpleKeyExpected | K::InvalidSimpleKey => "could not find expected ':'".to_string(),
+        _ => e.info(),
+    };
+    perr(format!("yaml: line {line}: {text}"))
+}
+
+/// sops's error for a map key that is not a string.
+fn non_string_key(s: &Scalar) -> FormatError {
+    let (ty, shown) = match s {
+        Scalar::Null => ("<nil>".to_string(), "%!s(<nil>)".to_string()),
+        Scalar::Bool(b) => ("bool".into(), format!("%!s(bool={b})")),
+        Scalar::Int(i) => ("int".into(), format!("%!s(int={i})")),
+        Scalar::Float(f) => (
+            "float64".into(),
+            format!("%!s(float64={})", crate::number::format_float_g(*f)),
+        ),
+        Scalar::Time(t) => ("time.Time".into(), t.clone()),
+        Scalar::Str(t) => ("string".into(), t.clone()),
+        Scalar::Bytes(_) => ("[]uint8".into(), String::new()),
+    };
+    FormatError::Unsupported(format!(
+        "Error encrypting tree: Error walking tree: Tree contains a non-string key (type {ty}): {shown}. Only string keys aresupported"
+    ))
+}
+
+/// A scalar event's value after tag handling and resolution.
+enum Value {
+    Scalar(Scalar),
+    Uint(u64),
+    Merge,
+}
+
+fn scalar_from_event(
+    value: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    line: usize,
+) -> Result<Value, FormatError> {
+    let core = tag.and_then(|t| {
+        if t.handle() == CORE_PREFIX {
+            Some(t.suffix())
+        } else {
+            None
+        }
+    });
+    let resolved = || match resolve_plain(value) {
+        Resolved::Value(s) => Value::Scalar(s),
+        Resolved::Uint(u) => Value::Uint(u),
+        Resolved::Merge => Value::Merge,
+        Resolved::Str => Value::Scalar(Scalar::Str(value.to_string())),
+    };
+    let mismatch = |want: &str, got: &str| {
+        perr(format!(
+            "yaml: unmarshal errors:\n  line {line}: cannot decode {got} `{value}` as a !!{want}"
+        ))
+    };
+    match core {
+        None if tag.is_some() => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
+        None => {
+            if style == ScalarStyle::Plain {
+                Ok(resolved())
+            } else {
+                Ok(Value::Scalar(Scalar::Str(value.to_string())))
+            }
+        }
+        Some("str") => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
+        Some("merge") => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
+        Some("binary") => {
+            let cleaned: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(cleaned.as_bytes())
+                .map_err(|_| {
+                    perr(format!(
+                        "yaml: line {line}: !!binary value contains invalid base64 data"
+                    ))
+                })?;
+            Ok(Value::Scalar(match String::from_utf8(bytes) {
+                Ok(s) => Scalar::Str(s),
+                Err(e) => Scalar::Bytes(e.into_bytes()),
+            }))
+        }
+        Some(want @ ("int" | "float" | "bool" | "null" | "timestamp")) => {
+            let r = resolved();
+            let got = match &r {
+                Value::Scalar(s) => short_tag(s),
+                Value::Uint(_) => "!!int",
+                Value::Merge => "!!merge",
+            };
+            match (want, r) {
+                ("int", v @ (Value::Scalar(Scalar::Int(_)) | Value::Uint(_))) => Ok(v),
+                ("float", Value::Scalar(Scalar::Int(i))) => {
+                    Ok(Value::Scalar(Scalar::Float(i as f64)))
+                }
+                ("float", Value::Uint(u)) => Ok(Value::Scalar(Scalar::Float(u as f64))),
+                ("float", v @ Value::Scalar(Scalar::Float(_))) => Ok(v),
+                ("bool", v @ Value::Scalar(Scalar::Bool(_))) => Ok(v),
+                ("null", v @ Value::Scalar(Scalar::Null)) => Ok(v),
+                ("timestamp", v @ Value::Scalar(Scalar::Time(_))) => Ok(v),
+                _ => Err(mismatch(want, got)),
+            }
+        }
+        Some(_) => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
+    }
+}

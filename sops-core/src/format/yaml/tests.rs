@@ -1,0 +1,238 @@
+//! Unit and golden tests of the YAML codec.
+
+use super::*;
+
+fn roundtrip(input: &str) -> String {
+    let docs = Yaml.parse_plain(input.as_bytes()).expect("parse");
+    String::from_utf8(
+        Yaml.emit_plain(&docs, &EmitOptions::default())
+            .expect("emit"),
+    )
+    .expect("utf8")
+}
+
+#[test]
+fn comments_example() {
+    let input = "# top comment\n# second top line\n\na: 1 # trailing on a\n# between a and b\nb: x\n\n\nc:\n  - p  # x\n  # between items\n  - q\n  - r\nd:\n  # inside map before key\n  e: 2\n# end comment\n";
+    let want = "# top comment\n# second top line\n# trailing on a\na: 1\n# between a and b\nb: x\nc:\n    # x\n    - p\n    # between items\n    - q\n    - r\nd:\n    # inside map before key\n    e: 2\n# end comment\n";
+    assert_eq!(roundtrip(input), want);
+}
+
+use crate::tree::{Map, MapItem, Seq, SeqItem};
+use std::path::{Path, PathBuf};
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/yaml")
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn opts(indent: Option<usize>) -> EmitOptions {
+    EmitOptions { indent }
+}
+
+/// First differing line, for readable failures.
+fn diff(name: &str, got: &[u8], want: &[u8]) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let g = String::from_utf8_lossy(got);
+    let w = String::from_utf8_lossy(want);
+    for (i, (a, b)) in g.split('\n').zip(w.split('\n')).enumerate() {
+        if a != b {
+            return Some(format!("{name}: line {}: got {a:?}, want {b:?}", i + 1));
+        }
+    }
+    Some(format!(
+        "{name}: lengths differ: got {} bytes, want {}",
+        got.len(),
+        want.len()
+    ))
+}
+
+fn reemit(name: &str, bytes: &[u8], indent: Option<usize>) -> Option<String> {
+    match Yaml.parse_plain(bytes) {
+        Ok(docs) => match Yaml.emit_plain(&docs, &opts(indent)) {
+            Ok(out) => diff(name, &out, bytes),
+            Err(e) => Some(format!("{name}: emit error {e}")),
+        },
+        Err(e) => Some(format!("{name}: parse error {e}")),
+    }
+}
+
+fn enc_type(s: &str) -> Option<&str> {
+    s.strip_prefix("ENC[")?
+        .strip_suffix(']')?
+        .rsplit_once("type:")
+        .map(|(_, t)| t)
+}
+
+/// Walks a plaintext tree and its sops-encrypted form together and checks every `type:` tag.
+fn check_types_map(path: &str, plain: &Map, enc: &Map, errs: &mut Vec<String>) {
+    let enc_items: Vec<&MapItem> = enc
+        .items
+        .iter()
+        .filter(|i| !matches!(i, MapItem::Entry(e) if e.key == "sops" && path.is_empty()))
+        .collect();
+    if plain.items.len() != enc_items.len() {
+        errs.push(format!(
+            "{path}: {} items, sops has {}",
+            plain.items.len(),
+            enc_items.len()
+        ));
+        return;
+    }
+    for (p, e) in plain.items.iter().zip(enc_items) {
+        match (p, e) {
+            (MapItem::Comment(_), MapItem::Comment(c)) => {
+                if enc_type(&c.text) != Some("comment") {
+                    errs.push(format!("{path}: comment vs {:?}", c.text));
+                }
+            }
+            (MapItem::Entry(pe), MapItem::Entry(ee)) if pe.key == ee.key => {
+                check_types_node(&format!("{path}{}:", pe.key), &pe.value, &ee.value, errs)
+            }
+            _ => errs.push(format!("{path}: item mismatch {p:?} vs {e:?}")),
+        }
+    }
+}
+
+fn check_types_seq(path: &str, plain: &Seq, enc: &Seq, errs: &mut Vec<String>) {
+    if plain.items.len() != enc.items.len() {
+        errs.push(format!(
+            "{path}: {} seq items, sops has {}",
+            plain.items.len(),
+            enc.items.len()
+        ));
+        return;
+    }
+    for (p, e) in plain.items.iter().zip(&enc.items) {
+        match (p, e) {
+            (SeqItem::Comment(_), SeqItem::Node(Node::Scalar(Scalar::Str(s))))
+                if enc_type(s) == Some("comment") => {}
+            (SeqItem::Node(pn), SeqItem::Node(en)) => check_types_node(path, pn, en, errs),
+            _ => errs.push(format!("{path}: seq item mismatch {p:?} vs {e:?}")),
+        }
+    }
+}
+
+fn check_types_node(path: &str, plain: &Node, enc: &Node, errs: &mut Vec<String>) {
+    match (plain, enc) {
+        (Node::Map(p), Node::Map(e)) => check_types_map(path, p, e, errs),
+        (Node::Seq(p), Node::Seq(e)) => check_types_seq(path, p, e, errs),
+        (Node::Scalar(p), Node::Scalar(e)) if p.is_empty() => {
+            if p != e {
+                errs.push(format!("{path}: empty {p:?} vs {e:?}"));
+            }
+        }
+        (Node::Scalar(p), Node::Scalar(Scalar::Str(e))) => {
+            if enc_type(e) != Some(p.type_tag()) {
+                errs.push(format!(
+                    "{path}: {p:?} typed {}, sops wrote {e}",
+                    p.type_tag()
+                ));
+            }
+        }
+        _ => errs.push(format!("{path}: shape mismatch {plain:?} vs {enc:?}")),
+    }
+}
+
+#[test]
+fn golden_files_match_sops() {
+    let dir = data_dir();
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("cases"))
+        .expect("cases dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".yaml").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 15);
+    let mut errs = Vec::new();
+    for n in &names {
+        let g = |suffix: &str| dir.join("golden").join(format!("{n}.{suffix}"));
+        let input = read(&dir.join("cases").join(format!("{n}.yaml")));
+        errs.extend(reemit(&format!("{n}.dec"), &read(&g("dec.yaml")), None));
+        errs.extend(reemit(&format!("{n}.enc"), &read(&g("enc.yaml")), None));
+        errs.extend(reemit(
+            &format!("{n}.i2.dec"),
+            &read(&g("i2.dec.yaml")),
+            Some(2),
+        ));
+        errs.extend(reemit(
+            &format!("{n}.i2.enc"),
+            &read(&g("i2.enc.yaml")),
+            Some(2),
+        ));
+        errs.extend(reemit(&format!("{n}.plain"), &read(&g("plain.yaml")), None));
+        let docs = match Yaml.parse_plain(&input) {
+            Ok(d) => d,
+            Err(e) => {
+                errs.push(format!("{n}: input parse error {e}"));
+                continue;
+            }
+        };
+        // The input, re-emitted with the sops block of the plaintext-comments run, gives that run.
+        let plain = read(&g("plain.yaml"));
+        if let Ok(pdocs) = Yaml.parse_plain(&plain) {
+            let mut with_meta = docs.clone();
+            for (d, pd) in with_meta.iter_mut().zip(&pdocs) {
+                if let Some(meta) = pd.get("sops") {
+                    d.push("sops", meta.clone());
+                }
+            }
+            if with_meta.len() != pdocs.len() {
+                errs.push(format!(
+                    "{n}: {} documents, sops has {}",
+                    with_meta.len(),
+                    pdocs.len()
+                ));
+            } else if let Ok(out) = Yaml.emit_plain(&with_meta, &opts(None)) {
+                errs.extend(diff(&format!("{n}.input+meta"), &out, &plain));
+            }
+        }
+        if let Ok(edocs) = Yaml.parse_plain(&read(&g("enc.yaml"))) {
+            for (d, ed) in docs.iter().zip(&edocs) {
+                let mut sub = Vec::new();
+                check_types_map("", d, ed, &mut sub);
+                errs.extend(sub.into_iter().map(|e| format!("{n} types: {e}")));
+            }
+        }
+    }
+    assert!(
+        errs.is_empty(),
+        "{} failures:\n{}",
+        errs.len(),
+        errs.join("\n")
+    );
+}
+
+#[test]
+fn errors_match_sops() {
+    let dir = data_dir().join("errors");
+    let mut errs = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("errors dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let want = String::from_utf8(read(&path.with_extension("err"))).expect("utf8");
+        let (msg, rc) = want.trim_end().rsplit_once("\nrc=").expect("rc line");
+        let got = Yaml.parse_plain(&read(&path));
+        let (got_msg, got_rc) = match &got {
+            Err(FormatError::Parse(m)) => (format!("Error unmarshalling file: {m}"), "2"),
+            Err(FormatError::EmptyYaml) => (FormatError::EmptyYaml.to_string(), "92"),
+            Err(FormatError::Unsupported(m)) => (m.clone(), "23"),
+            Err(FormatError::Emit(m)) => (m.clone(), "4"),
+            Ok(d) => (format!("parsed: {d:?}"), "0"),
+        };
+        if got_msg != msg || got_rc != rc {
+            errs.push(format!(
+                "{}: got [{got_rc}] {got_msg:?}, want [{rc}] {msg:?}",
+                path.display()
+            ));
+        }
+    }
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+}
