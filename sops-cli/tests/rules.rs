@@ -277,6 +277,18 @@ fn rule_chosen_by_path_and_fallback_both_ways() {
             "user_plain: bob\npassword: x\n",
         );
     }
+    // --filename-override picks the rule (and the format) instead of the file's own name.
+    dir.write("plain.txt", PLAIN);
+    for bin in [reference_sops(), our_sops()] {
+        let args = [
+            "-e",
+            "--filename-override",
+            "secrets/prod/other.yaml",
+            "plain.txt",
+        ];
+        let enc = show(&dir.ok_env(&bin, &args, "", &env));
+        assert!(enc.contains("pgp:") && enc.contains("user: ENC["), "{enc}");
+    }
     // The same layout from both binaries.
     let ours = dir.ok_env(&our_sops(), &["-e", "secrets/prod/db.yaml"], "", &env);
     let theirs = dir.ok_env(&reference_sops(), &["-e", "secrets/prod/db.yaml"], "", &env);

@@ -450,6 +450,14 @@ impl Config {
             path: name.to_string(),
             reason,
         };
+        // An empty file (or only comments) is a config without rules, as yaml.v3 decodes it.
+        let blank = String::from_utf8_lossy(bytes).lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+        });
+        if blank {
+            return Ok(Config::default());
+        }
         let docs = match crate::format::yaml::Yaml.parse_plain(bytes) {
             Ok(docs) => docs,
             Err(FormatError::EmptyYaml) => Vec::new(),
@@ -1193,6 +1201,37 @@ mod tests {
         let l = lookup_config_file(&deep);
         assert_eq!(l.path.unwrap(), dir.path().join(".sops.yaml"));
         assert!(l.warning.unwrap().contains("using"));
+    }
+
+    #[test]
+    fn the_example_config_parses_with_our_yaml_codec() {
+        let text = include_str!("../../.sops.yaml.example");
+        let mut c = Config::parse(text.as_bytes(), ".sops.yaml.example").unwrap();
+        c.path = PathBuf::from("/repo/.sops.yaml");
+        let prod = c
+            .rule_for(Path::new("/repo/environments/prod/db.yaml"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(prod.key_groups.len(), 3);
+        assert_eq!(prod.shamir_threshold, 2);
+        assert!(matches!(prod.key_groups[2][0], KeySpec::Pgp(_)));
+        let staging = c
+            .rule_for(Path::new("/repo/environments/staging/x.env"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(staging.key_groups[0].len(), 3);
+        let other = c.rule_for(Path::new("/repo/README.md")).unwrap().unwrap();
+        assert!(other.selectors.unencrypted_regex.is_some());
+        use crate::format::Format;
+        assert_eq!(c.stores.indent_for(Format::Json), Some(2));
+        // Bad YAML names the file and the line.
+        let err = Config::parse(b"creation_rules:\n  - path_regex: [\n", ".sops.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".sops.yaml") && err.contains("line"), "{err}");
+        // An empty file is no config.
+        assert_eq!(Config::parse(b"", "x").unwrap().creation_rules, None);
+        assert_eq!(Config::parse(b"# only\n", "x").unwrap().creation_rules, None);
     }
 
     #[test]
