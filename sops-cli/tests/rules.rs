@@ -381,6 +381,47 @@ fn pgp_alone_both_ways() {
 }
 
 #[test]
+fn gpg_is_run_exactly_as_sops_runs_it() {
+    let keys = Gpg::new(1);
+    let home = keys.home_with(&[0]);
+    let dir = Dir::new();
+    dir.write("p.yaml", PLAIN);
+    let script = dir.write(
+        "fake-gpg",
+        "#!/bin/sh\necho \"$*\" >> \"$GPG_LOG\"\nexec gpg \"$@\"\n",
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut logs = Vec::new();
+    for bin in [reference_sops(), our_sops()] {
+        let log = dir.path("gpg.log");
+        let _ = std::fs::remove_file(&log);
+        let env = [
+            ("GNUPGHOME", home.as_os_str()),
+            ("SOPS_GPG_EXEC", script.as_os_str()),
+            ("GPG_LOG", log.as_os_str()),
+        ];
+        let enc = dir.ok_env(&bin, &["-e", "--pgp", &keys.fps[0], "p.yaml"], "", &env);
+        dir.write("enc.yaml", &enc);
+        let dec = dir.run_env(&bin, &["-d", "enc.yaml"], "", &env, false);
+        assert_eq!(show(&dec.stdout), PLAIN, "{}", show(&dec.stderr));
+        logs.push(std::fs::read_to_string(&log).unwrap());
+    }
+    let short = &keys.fps[0][keys.fps[0].len() - 16..];
+    assert_eq!(
+        logs[1],
+        format!(
+            "--no-default-recipient --yes --encrypt -a -r {fp} --trusted-key {short} --no-encrypt-to\n-d\n",
+            fp = keys.fps[0]
+        )
+    );
+    assert_eq!(logs[0], logs[1]);
+}
+
+#[test]
 fn age_and_pgp_both_ways() {
     let keys = Gpg::new(1);
     let home = keys.home_with(&[0]);
@@ -457,6 +498,16 @@ fn three_key_groups_with_threshold_two() {
         .0
         .contains("          hc_vault: []\n          age: []\n"));
     assert!(shapes[1].1.contains("\"hc_vault\": null"));
+    // Keys from flags form one group, but the rule's threshold is still written, as sops does.
+    let mut single = Vec::new();
+    for bin in [reference_sops(), our_sops()] {
+        let enc = dir.ok_env(&bin, &["-e", "--age", RECIPIENT, "p.yaml"], "", &[]);
+        assert!(show(&enc).contains("shamir_threshold: 2"));
+        dir.write("single.yaml", &enc);
+        both_decrypt(&dir, "single.yaml", &[], true, PLAIN);
+        single.push(shape(&enc));
+    }
+    assert_eq!(single[0], single[1]);
     // The flag overrides the rule's threshold.
     for bin in [reference_sops(), our_sops()] {
         let enc = dir.ok_env(
