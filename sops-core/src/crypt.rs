@@ -197,7 +197,29 @@ struct Job<'a> {
 
 enum Slot<'a> {
     Value(&'a mut Scalar),
+    /// A scalar item of a sequence: in YAML an encrypted comment inside a sequence is written
+    /// as a list item, and decrypting it turns the item back into a comment.
+    SeqValue(&'a mut SeqItem),
     Comment(&'a mut Comment),
+}
+
+impl Slot<'_> {
+    /// The scalar this slot holds, if it holds one (not a comment).
+    fn scalar(&self) -> Option<&Scalar> {
+        match self {
+            Slot::Value(s) => Some(s),
+            Slot::SeqValue(SeqItem::Node(Node::Scalar(s))) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn scalar_mut(&mut self) -> Option<&mut Scalar> {
+        match self {
+            Slot::Value(s) => Some(s),
+            Slot::SeqValue(SeqItem::Node(Node::Scalar(s))) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Walks the documents in order and lists every leaf and comment with its decision.
@@ -328,6 +350,16 @@ impl<'s> Walker<'s> {
                         slot: Slot::Comment(c),
                     });
                 }
+                SeqItem::Node(Node::Scalar(Scalar::Null)) => self.clear_level(),
+                SeqItem::Node(Node::Scalar(_)) => {
+                    let encrypted = self.decide(m, false);
+                    jobs.push(Job {
+                        aad: Self::aad(path),
+                        encrypted,
+                        slot: Slot::SeqValue(item),
+                    });
+                    self.clear_level();
+                }
                 SeqItem::Node(n) => {
                     self.node(n, path, m, jobs)?;
                     self.clear_level();
@@ -413,7 +445,7 @@ fn new_hasher(sel: &Selection) -> Sha512 {
 fn hash_jobs(jobs: &[Job<'_>], sel: &Selection) -> String {
     let mut hasher = new_hasher(sel);
     for job in jobs {
-        if let Slot::Value(s) = &job.slot {
+        if let Some(s) = job.slot.scalar() {
             if !sel.mac_only_encrypted || job.encrypted {
                 hasher.update(s.plaintext_bytes());
             }
@@ -441,19 +473,21 @@ pub fn encrypt_documents(
         if !job.encrypted {
             return Ok(());
         }
-        match &mut job.slot {
-            Slot::Value(s) => {
-                if !s.is_empty() {
-                    let text = cipher::encrypt(
-                        key,
-                        &s.plaintext_bytes(),
-                        job.aad.as_bytes(),
-                        s.type_tag(),
-                        None,
-                    );
-                    **s = Scalar::Str(text);
-                }
+        if let Some(s) = job.slot.scalar_mut() {
+            if !s.is_empty() {
+                let text = cipher::encrypt(
+                    key,
+                    &s.plaintext_bytes(),
+                    job.aad.as_bytes(),
+                    s.type_tag(),
+                    None,
+                );
+                *s = Scalar::Str(text);
             }
+            return Ok(());
+        }
+        match &mut job.slot {
+            Slot::Value(_) | Slot::SeqValue(_) => {}
             Slot::Comment(c) => {
                 if !c.text.is_empty() {
                     c.text = cipher::encrypt(
@@ -532,13 +566,32 @@ fn parse_go_float(s: &str) -> Option<f64> {
         })
 }
 
-fn decrypt_value(key: &DataKey, text: &str, aad: &[u8]) -> Result<Scalar, String> {
+/// The outcome of decrypting one stored scalar.
+enum Decrypted {
+    /// Nothing to decrypt (an empty string).
+    Unchanged,
+    /// A typed value.
+    Value(Scalar),
+    /// A `type:comment` value (a comment written as a sequence item).
+    Comment(String),
+}
+
+fn decrypt_scalar(key: &DataKey, stored: &Scalar, aad: &[u8]) -> Result<Decrypted, String> {
+    let text = match stored {
+        Scalar::Str(text) if text.is_empty() => return Ok(Decrypted::Unchanged),
+        Scalar::Str(text) => text,
+        _ => {
+            return Err("the value is not encrypted, but the file's rules say it should be".into())
+        }
+    };
     let parsed = EncryptedValue::parse(text).map_err(|e| e.to_string())?;
     let plain = cipher::decrypt(key, &parsed, aad).map_err(|e| e.to_string())?;
     if parsed.type_tag == "comment" {
-        return Err("a comment stands where a value is expected".into());
+        return String::from_utf8(plain.to_vec())
+            .map(Decrypted::Comment)
+            .map_err(|_| "comment is not valid UTF-8".into());
     }
-    typed_scalar(&parsed.type_tag, &plain)
+    typed_scalar(&parsed.type_tag, &plain).map(Decrypted::Value)
 }
 
 /// Decrypts every selected value and comment of encrypted documents in place and returns
@@ -553,20 +606,28 @@ pub fn decrypt_documents(
         if !job.encrypted {
             return Ok(());
         }
+        let aad = job.aad.as_bytes();
+        let fail = |reason: String| CryptError::Value {
+            path: job.aad.clone(),
+            reason,
+        };
         match &mut job.slot {
-            Slot::Value(s) => {
-                let value = match &**s {
-                    Scalar::Str(text) if text.is_empty() => return Ok(()),
-                    Scalar::Str(text) => decrypt_value(key, text, job.aad.as_bytes()),
-                    _ => Err(
-                        "the value is not encrypted, but the file's rules say it should be"
-                            .to_string(),
-                    ),
+            Slot::Value(s) => match decrypt_scalar(key, s, aad).map_err(fail)? {
+                Decrypted::Unchanged => {}
+                Decrypted::Value(v) => **s = v,
+                Decrypted::Comment(_) => {
+                    return Err(fail("a comment stands where a value is expected".into()))
+                }
+            },
+            Slot::SeqValue(item) => {
+                let SeqItem::Node(Node::Scalar(s)) = &mut **item else {
+                    return Ok(());
                 };
-                **s = value.map_err(|reason| CryptError::Value {
-                    path: job.aad.clone(),
-                    reason,
-                })?;
+                match decrypt_scalar(key, s, aad).map_err(fail)? {
+                    Decrypted::Unchanged => {}
+                    Decrypted::Value(v) => *s = v,
+                    Decrypted::Comment(text) => **item = SeqItem::Comment(Comment::new(text)),
+                }
             }
             Slot::Comment(c) => {
                 // A comment without the ENC form is a plain comment (older files have them).

@@ -930,7 +930,10 @@ mod tests {
         let mut n = Map::new();
         n.push_comment(" inner");
         n.push("k", Node::str("v"));
-        n.push("t", Scalar::Time("2001-12-14T21:59:43.1-05:00".into()).into());
+        n.push(
+            "t",
+            Scalar::Time("2001-12-14T21:59:43.1-05:00".into()).into(),
+        );
         n.push("f", Scalar::Float(1e-7).into());
         let mut inner = Map::new();
         inner.push("m", Scalar::Int(1).into());
@@ -959,10 +962,16 @@ mod tests {
             Ini.emit_value(&Node::Seq(l), &o).unwrap(),
             br#"[1,"two",[{"Key":"m","Value":1}]]"#
         );
-        assert_eq!(Ini.emit_value(&Scalar::Float(1e-7).into(), &o).unwrap(), b"1e-7");
         assert_eq!(
-            Ini.emit_value(&Scalar::Time("2001-12-14T21:59:43.1-05:00".into()).into(), &o)
-                .unwrap(),
+            Ini.emit_value(&Scalar::Float(1e-7).into(), &o).unwrap(),
+            b"1e-7"
+        );
+        assert_eq!(
+            Ini.emit_value(
+                &Scalar::Time("2001-12-14T21:59:43.1-05:00".into()).into(),
+                &o
+            )
+            .unwrap(),
             br#""2001-12-14T21:59:43.1-05:00""#
         );
     }
