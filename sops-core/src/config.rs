@@ -1231,7 +1231,10 @@ mod tests {
         assert!(err.contains(".sops.yaml") && err.contains("line"), "{err}");
         // An empty file is no config.
         assert_eq!(Config::parse(b"", "x").unwrap().creation_rules, None);
-        assert_eq!(Config::parse(b"# only\n", "x").unwrap().creation_rules, None);
+        assert_eq!(
+            Config::parse(b"# only\n", "x").unwrap().creation_rules,
+            None
+        );
     }
 
     #[test]

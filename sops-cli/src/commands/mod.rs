@@ -215,7 +215,7 @@ fn load_config(args: &CommonArgs) -> Result<Option<Config>> {
         None => {
             let found = config::lookup_config_file(Path::new("."));
             if let Some(warning) = &found.warning {
-                eprintln!("[SOPS]\t level=warning msg={warning:?}");
+                eprintln!("[CMD]\t level=warning msg={warning:?}");
             }
             match found.path {
                 Some(p) => p,

@@ -454,6 +454,105 @@ succeed with any of the keys in that key group.";
         assert_eq!(err.to_string(), expected);
     }
 
+    /// Records which keys it was asked for; opens only age keys, with `secret`.
+    struct Recorder {
+        seen: std::sync::Mutex<Vec<String>>,
+        secret: Vec<u8>,
+    }
+
+    impl Unwrapper for Recorder {
+        fn unwrap(&self, key: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>> {
+            self.seen.lock().unwrap().push(key_name(key));
+            Some(match key {
+                StoredKey::Age { .. } => Ok(Zeroizing::new(self.secret.clone())),
+                _ => Err(KeyError::Unwrap("no secret key".into())),
+            })
+        }
+    }
+
+    fn group() -> KeyGroup {
+        vec![
+            StoredKey::Pgp {
+                fp: "FP".into(),
+                created_at: String::new(),
+                enc: String::new(),
+            },
+            StoredKey::Age {
+                recipient: "age1x".into(),
+                enc: String::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn keys_are_tried_in_decryption_order() {
+        let key = [9u8; 32];
+        let md = Metadata {
+            key_groups: vec![group()],
+            ..Default::default()
+        };
+        let rec = Recorder {
+            seen: Default::default(),
+            secret: key.to_vec(),
+        };
+        let got = recover_data_key(&md, &[&rec]).unwrap();
+        assert_eq!(got.as_bytes(), &key);
+        assert_eq!(*rec.seen.lock().unwrap(), ["age1x"]);
+        rec.seen.lock().unwrap().clear();
+        recover_data_key_ordered(&md, &[&rec], &["pgp", "age"]).unwrap();
+        assert_eq!(*rec.seen.lock().unwrap(), ["FP", "age1x"]);
+    }
+
+    #[test]
+    fn shamir_groups_recover_and_report() {
+        let key = [5u8; 32];
+        let shares = shamir::split(&key, 3, 2).unwrap();
+        let pgp_only = |i: usize| {
+            vec![StoredKey::Pgp {
+                fp: format!("FP{i}"),
+                created_at: String::new(),
+                enc: String::new(),
+            }]
+        };
+        // Group 0 opens with age (its share), groups 1 and 2 only have PGP keys that fail.
+        let rec = Recorder {
+            seen: Default::default(),
+            secret: shares[0].to_vec(),
+        };
+        let mut md = Metadata {
+            key_groups: vec![group(), pgp_only(1), pgp_only(2)],
+            shamir_threshold: 2,
+            ..Default::default()
+        };
+        let err = recover_data_key(&md, &[&rec]).unwrap_err();
+        assert_eq!(err.groups[0], GroupOutcome::Success);
+        let text = err.to_string();
+        assert!(
+            text.contains("Group 1: FAILED\n  FP1: FAILED\n    - | no secret key"),
+            "{text}"
+        );
+        assert!(text.contains("only 1 part(s)"), "{text}");
+        // With the threshold met by two groups, the key comes back.
+        let rec2 = Recorder {
+            seen: Default::default(),
+            secret: shares[2].to_vec(),
+        };
+        struct Both<'a>(&'a Recorder, &'a Recorder);
+        impl Unwrapper for Both<'_> {
+            fn unwrap(&self, key: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>> {
+                match key {
+                    StoredKey::Pgp { fp, .. } if fp == "FP2" => {
+                        Some(Ok(Zeroizing::new(self.1.secret.clone())))
+                    }
+                    _ => self.0.unwrap(key),
+                }
+            }
+        }
+        md.shamir_threshold = 2;
+        let got = recover_data_key(&md, &[&Both(&rec, &rec2)]).unwrap();
+        assert_eq!(got.as_bytes(), &key);
+    }
+
     #[test]
     fn decryption_order_rejects_duplicates() {
         assert_eq!(parse_decryption_order("").unwrap(), ["age", "pgp"]);
