@@ -542,7 +542,8 @@ impl Config {
             if rule.path_regex.is_empty() {
                 return rule.resolve().map(Some);
             }
-            let re = regex::Regex::new(&rule.path_regex)
+            // Go's RE2 shorthand classes are ASCII-only; translate them as the selectors do.
+            let re = regex::Regex::new(&crate::crypt::go_regex(&rule.path_regex))
                 .map_err(|e| ConfigError::BadRegex(e.to_string()))?;
             if re.is_match(relative) {
                 return rule.resolve().map(Some);
