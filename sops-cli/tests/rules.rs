@@ -330,6 +330,19 @@ fn rule_selectors_apply_and_flags_win() {
         shapes.push((shape(&enc), shape(&flagged), shape(&json)));
     }
     assert_eq!(shapes[0], shapes[1]);
+    // From stdin, --filename-override picks the rule.
+    let mut from_stdin = Vec::new();
+    for bin in [reference_sops(), our_sops()] {
+        let out = dir.run_stdin(
+            &bin,
+            &["encrypt", "--filename-override", "x.yaml"],
+            PLAIN.as_bytes(),
+        );
+        assert!(out.status.success(), "{}", show(&out.stderr));
+        from_stdin.push(shape(&out.stdout));
+    }
+    assert_eq!(from_stdin[0], from_stdin[1]);
+    assert!(from_stdin[1].contains("encrypted_regex"));
     // A flag of another kind than the rule's selector conflicts, as in sops.
     let (code, err) = both_fail(
         &dir,
@@ -486,6 +499,13 @@ fn three_key_groups_with_threshold_two() {
         assert_eq!(code, 128);
         assert!(err.contains("Group 1: SUCCESS"), "{err}");
         assert!(err.contains("Shamir threshold of\n2"), "{err}");
+        both_decrypt(
+            &dir,
+            "enc.json",
+            &home_env(&keys.home_with(&[0, 2])),
+            false,
+            "",
+        );
         // The age key and one PGP key are two groups.
         let other = keys.home_with(&[2]);
         both_decrypt(&dir, "enc.yaml", &home_env(&other), true, PLAIN);
