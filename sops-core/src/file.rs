@@ -7,7 +7,7 @@ use crate::crypt::{self, Selection};
 use crate::error::Error;
 use crate::format::{EmitOptions, Format, MetadataLayout};
 use crate::keys::{self, Recipient, Unwrapper};
-use crate::metadata::{self, Metadata, Selectors, SOPS_KEY};
+use crate::metadata::{self, Metadata, MetadataError, Selectors, SOPS_KEY};
 use crate::timestamp;
 use crate::tree::{Document, MapItem};
 
@@ -79,7 +79,13 @@ pub fn emit_plain(docs: &[Document], format: Format, opts: &EmitOptions) -> Resu
 impl EncryptedFile {
     /// Parses an encrypted file and its metadata.
     pub fn parse(input: &[u8], format: Format) -> Result<EncryptedFile, Error> {
-        let mut documents = format.codec().parse_encrypted(input)?;
+        let mut documents = match format.codec().parse_encrypted(input) {
+            // An empty file has no metadata, whatever its format says about emptiness.
+            Err(crate::format::FormatError::EmptyYaml) => {
+                return Err(MetadataError::NotFound.into())
+            }
+            other => other?,
+        };
         let metadata = Metadata::extract(&mut documents, format.metadata_layout())?;
         metadata::check_version(&metadata.version)?;
         Ok(EncryptedFile {

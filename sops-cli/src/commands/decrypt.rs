@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use sops_core::error::exit_code;
+use sops_core::format::FormatError;
 use sops_core::keys::age::AgeIdentities;
 use sops_core::keys::pgp::GpgUnwrapper;
 use sops_core::keys::{self, Unwrapper};
@@ -31,8 +32,14 @@ pub fn run(inv: &Invocation) -> Result<()> {
             )
         })?;
     let input = inv.read_input()?;
-    let file = EncryptedFile::parse(&input, inv.input_format)
-        .with_context(|| format!("Error reading {}", inv.display_name))?;
+    let file = EncryptedFile::parse(&input, inv.input_format).map_err(|e| match e {
+        // sops exits 1 when an encrypted file does not parse.
+        sops_core::Error::Format(FormatError::Parse(msg)) => fail(
+            exit_code::ERROR_GENERIC,
+            format!("Error reading {}: {msg}", inv.display_name),
+        ),
+        other => anyhow::Error::new(other).context(format!("Error reading {}", inv.display_name)),
+    })?;
     let identities = AgeIdentities::from_env();
     let gpg = GpgUnwrapper::from_env();
     let sources: [&dyn Unwrapper; 2] = [&identities, &gpg];
