@@ -114,7 +114,7 @@ pub struct CommonArgs {
     )]
     pub age: Option<String>,
 
-    /// Comma separated list of PGP fingerprints (not supported yet).
+    /// Comma separated list of PGP fingerprints (encrypted through the `gpg` binary).
     #[arg(short = 'p', long, env = "SOPS_PGP_FP", value_name = "FPS")]
     pub pgp: Option<String>,
 
@@ -162,7 +162,8 @@ pub struct CommonArgs {
     #[arg(long)]
     pub mac_only_encrypted: bool,
 
-    /// Path to the sops config file (not read yet: creation rules come in a later release).
+    /// Path to the sops config file; without it `.sops.yaml` is searched for upwards from the
+    /// working directory.
     #[arg(long, env = "SOPS_CONFIG", value_name = "PATH")]
     pub config: Option<String>,
 
@@ -170,7 +171,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "N")]
     pub shamir_secret_sharing_threshold: Option<usize>,
 
-    /// Order in which key types are tried when decrypting, comma separated.
+    /// Order in which key types are tried when decrypting, comma separated (default `age,pgp`).
     #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "ORDER")]
     pub decryption_order: Option<String>,
 

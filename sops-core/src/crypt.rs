@@ -74,7 +74,7 @@ pub struct Selection {
 
 /// Translates Go RE2 shorthand classes, which are ASCII-only, into explicit ASCII classes so
 /// the Rust engine (Unicode-aware by default) matches the same keys.
-fn go_regex(pattern: &str) -> String {
+pub(crate) fn go_regex(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut in_class = false;
     let mut chars = pattern.chars().peekable();

@@ -27,6 +27,7 @@
 
 pub mod atomic;
 pub mod cipher;
+pub mod config;
 pub mod crypt;
 pub mod error;
 pub mod file;

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use sops_core::error::exit_code;
 use sops_core::format::FormatError;
 use sops_core::keys::age::AgeIdentities;
+use sops_core::keys::pgp::GpgUnwrapper;
 use sops_core::keys::{self, Unwrapper};
 use sops_core::tree::Node;
 use sops_core::tree_path::{self, PathError};
@@ -23,6 +24,13 @@ pub fn run(inv: &Invocation) -> Result<()> {
         })?),
         None => None,
     };
+    let order = keys::parse_decryption_order(inv.args.decryption_order.as_deref().unwrap_or(""))
+        .map_err(|dup| {
+            fail(
+                exit_code::DUPLICATE_DECRYPTION_KEY_TYPE,
+                format!("Duplicate decryption key type: {dup}"),
+            )
+        })?;
     let input = inv.read_input()?;
     let file = EncryptedFile::parse(&input, inv.input_format).map_err(|e| match e {
         // sops exits 1 when an encrypted file does not parse.
@@ -33,9 +41,10 @@ pub fn run(inv: &Invocation) -> Result<()> {
         other => anyhow::Error::new(other).context(format!("Error reading {}", inv.display_name)),
     })?;
     let identities = AgeIdentities::from_env();
-    let sources: [&dyn Unwrapper; 1] = [&identities];
-    let data_key =
-        keys::recover_data_key(&file.metadata, &sources).map_err(sops_core::Error::from)?;
+    let gpg = GpgUnwrapper::from_env();
+    let sources: [&dyn Unwrapper; 2] = [&identities, &gpg];
+    let data_key = keys::recover_data_key_ordered(&file.metadata, &sources, &order)
+        .map_err(sops_core::Error::from)?;
     inv.log("Data key recovered successfully");
     let opts = DecryptOptions {
         ignore_mac: inv.args.ignore_mac,

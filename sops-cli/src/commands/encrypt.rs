@@ -1,9 +1,11 @@
-//! `sops encrypt` / `sops -e`: encrypt a plaintext file for the given recipients.
+//! `sops encrypt` / `sops -e`: encrypt a plaintext file for the keys the flags name, or else
+//! for the keys of the matching creation rule in `.sops.yaml`.
 
 use anyhow::{Context, Result};
+use sops_core::config::{self, KeySpec, RuleConfig};
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
-use sops_core::keys::Recipient;
+use sops_core::keys::KeyError;
 use sops_core::metadata::Selectors;
 use sops_core::{file, EncryptOptions, EncryptedFile};
 
@@ -19,14 +21,51 @@ pub fn run(inv: &Invocation) -> Result<()> {
             "Error: must specify --filename-override (or --input-type) when reading from stdin",
         ));
     }
+    // As in sops, a config file with creation rules must have one for this file, even when
+    // keys are given on the command line.
+    let rule = match &inv.config {
+        Some(c) => c
+            .rule_for(&inv.rule_path)
+            .map_err(|e| fail(e.exit_code(), e.to_string()))?,
+        None => None,
+    };
+    let selectors = selectors(inv, rule.as_ref())?;
+    let groups = key_groups(inv, rule.as_ref())?;
+    let shamir_threshold = match inv.args.shamir_secret_sharing_threshold {
+        Some(n) if n != 0 => n,
+        _ => rule.as_ref().map_or(0, |r| r.shamir_threshold),
+    };
+    if groups.iter().any(|g| g.is_empty()) {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            "Could not generate data key: [empty key group provided]",
+        ));
+    }
+    if groups.len() > 1 && shamir_threshold > groups.len() {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            "Could not generate data key: [could not split data key into parts for Shamir: parts cannot be less than threshold]",
+        ));
+    }
+    let key_groups = config::recipients(&groups).map_err(|e| match e {
+        KeyError::Unsupported(kind) => fail(
+            exit_code::ERROR_GENERIC,
+            format!("Error: {kind} keys are not supported yet by this sops; use age or PGP keys"),
+        ),
+        other => fail(exit_code::ERROR_GENERIC, other.to_string()),
+    })?;
     let opts = EncryptOptions {
-        key_groups: vec![recipients(inv)?],
-        shamir_threshold: inv.args.shamir_secret_sharing_threshold.unwrap_or(0),
-        selectors: selectors(inv),
+        key_groups,
+        shamir_threshold,
+        selectors,
     };
     let input = inv.read_input()?;
     let docs = file::parse_plain(&input, inv.input_format)
         .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
+    inv.log(&format!(
+        "Encrypting for {} key group(s)",
+        opts.key_groups.len()
+    ));
     let encrypted = EncryptedFile::encrypt(docs, &opts)
         .with_context(|| format!("Error encrypting {}", inv.display_name))?;
     let output = encrypted
@@ -35,49 +74,106 @@ pub fn run(inv: &Invocation) -> Result<()> {
     inv.write_output(&output)
 }
 
-/// The recipients given on the command line (or through their environment variables).
-fn recipients(inv: &Invocation) -> Result<Vec<Box<dyn Recipient>>> {
-    let args = &inv.args;
-    let unsupported = [
-        ("--pgp / SOPS_PGP_FP", &args.pgp),
-        ("--kms / SOPS_KMS_ARN", &args.kms),
-        ("--gcp-kms", &args.gcp_kms),
-        ("--azure-kv", &args.azure_kv),
-        ("--hc-vault-transit", &args.hc_vault_transit),
-    ];
-    for (flag, value) in unsupported {
-        if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
-            return Err(fail(
-                exit_code::ERROR_GENERIC,
-                format!("Error: {flag} keys are not supported yet by this sops; use --age"),
-            ));
-        }
-    }
-    let mut out: Vec<Box<dyn Recipient>> = Vec::new();
-    if let Some(list) = &args.age {
-        for r in AgeRecipient::parse_list(list).context("Error parsing --age recipients")? {
-            out.push(Box::new(r));
-        }
-    }
-    if out.is_empty() {
-        return Err(fail(
-            exit_code::ERROR_GENERIC,
-            "config file not found, or has no creation rules, and no keys provided through command line options",
-        ));
-    }
-    Ok(out)
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
-/// The partial-encryption selectors from the flags.
-fn selectors(inv: &Invocation) -> Selectors {
+fn split(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+/// The key groups: one group of the keys given on the command line (or through their
+/// environment variables), else the rule's groups.
+fn key_groups(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Vec<Vec<KeySpec>>> {
     let a = &inv.args;
-    Selectors {
-        unencrypted_suffix: a.unencrypted_suffix.clone(),
-        encrypted_suffix: a.encrypted_suffix.clone(),
-        unencrypted_regex: a.unencrypted_regex.clone(),
-        encrypted_regex: a.encrypted_regex.clone(),
-        unencrypted_comment_regex: a.unencrypted_comment_regex.clone(),
-        encrypted_comment_regex: a.encrypted_comment_regex.clone(),
-        mac_only_encrypted: a.mac_only_encrypted,
+    let flags = [
+        &a.kms,
+        &a.pgp,
+        &a.gcp_kms,
+        &a.azure_kv,
+        &a.hc_vault_transit,
+        &a.age,
+    ];
+    if flags.iter().all(|f| given(f).is_none()) {
+        return match rule {
+            Some(r) => Ok(r.key_groups.clone()),
+            None => Err(fail(
+                exit_code::ERROR_GENERIC,
+                "config file not found, or has no creation rules, and no keys provided through command line options",
+            )),
+        };
     }
+    // The order sops builds the group in from flags.
+    let mut group = Vec::new();
+    if let Some(list) = given(&a.kms) {
+        for arn in split(list) {
+            let (arn, role) = match arn.find("+arn:aws:iam::") {
+                Some(i) => (arn[..i].to_string(), arn[i + 1..].to_string()),
+                None => (arn, String::new()),
+            };
+            group.push(KeySpec::Kms {
+                arn,
+                role,
+                context: Vec::new(),
+                aws_profile: String::new(),
+            });
+        }
+    }
+    if let Some(list) = given(&a.gcp_kms) {
+        group.extend(split(list).map(KeySpec::GcpKms));
+    }
+    if let Some(list) = given(&a.azure_kv) {
+        group.extend(split(list).map(|url| KeySpec::AzureKv {
+            vault_url: url,
+            key: String::new(),
+            version: String::new(),
+        }));
+    }
+    if let Some(list) = given(&a.pgp) {
+        group.extend(config::pgp_fingerprints(list).into_iter().map(KeySpec::Pgp));
+    }
+    if let Some(list) = given(&a.hc_vault_transit) {
+        group.extend(split(list).map(KeySpec::HcVault));
+    }
+    if let Some(list) = given(&a.age) {
+        for r in AgeRecipient::parse_list(list).context("Error parsing --age recipients")? {
+            group.push(KeySpec::Age(r.as_str().to_string()));
+        }
+    }
+    Ok(vec![group])
+}
+
+/// The partial-encryption selectors: each flag given wins, the rule fills in the others, and
+/// more than one in the end is refused (exit code 8), as in sops.
+fn selectors(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Selectors> {
+    let a = &inv.args;
+    let from_rule = rule.map(|r| r.selectors.clone()).unwrap_or_default();
+    let pick = |flag: &Option<String>, rule: Option<String>| {
+        flag.clone().filter(|v| !v.is_empty()).or(rule)
+    };
+    let s = Selectors {
+        unencrypted_suffix: pick(&a.unencrypted_suffix, from_rule.unencrypted_suffix),
+        encrypted_suffix: pick(&a.encrypted_suffix, from_rule.encrypted_suffix),
+        unencrypted_regex: pick(&a.unencrypted_regex, from_rule.unencrypted_regex),
+        encrypted_regex: pick(&a.encrypted_regex, from_rule.encrypted_regex),
+        unencrypted_comment_regex: pick(
+            &a.unencrypted_comment_regex,
+            from_rule.unencrypted_comment_regex,
+        ),
+        encrypted_comment_regex: pick(
+            &a.encrypted_comment_regex,
+            from_rule.encrypted_comment_regex,
+        ),
+        mac_only_encrypted: a.mac_only_encrypted || from_rule.mac_only_encrypted,
+    };
+    if s.count_set() > 1 {
+        return Err(fail(
+            exit_code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file",
+        ));
+    }
+    Ok(s)
 }

@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use sops_core::error::exit_code;
 use sops_core::format::{EmitOptions, Format};
 
+use sops_core::config::{self, Config};
+
 use crate::cli::{Cli, Command, CommonArgs};
 use crate::exit::fail;
 
@@ -71,8 +73,14 @@ pub struct Invocation {
     pub input_format: Format,
     /// Format of the output.
     pub output_format: Format,
-    /// Emission options (`--indent`).
+    /// Emission options (`--indent`, else the config's `stores` indentation).
     pub emit: EmitOptions,
+    /// The `.sops.yaml` in effect (`--config` / `SOPS_CONFIG`, else found upwards from the
+    /// working directory), if any.
+    pub config: Option<Config>,
+    /// The absolute path creation rules are matched against (`--filename-override` or the
+    /// input file).
+    pub rule_path: PathBuf,
 }
 
 impl Invocation {
@@ -122,9 +130,15 @@ impl Invocation {
         let display_name = input
             .as_ref()
             .map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
+        let config = load_config(&args)?;
         let emit = EmitOptions {
-            indent: args.indent,
+            indent: args.indent.or_else(|| {
+                config
+                    .as_ref()
+                    .and_then(|c| c.stores.indent_for(output_format))
+            }),
         };
+        let rule_path = sops_core::config::absolute(&naming);
         Ok(Invocation {
             args,
             input,
@@ -132,6 +146,8 @@ impl Invocation {
             input_format,
             output_format,
             emit,
+            config,
+            rule_path,
         })
     }
 
@@ -188,5 +204,27 @@ impl Invocation {
         if self.args.verbose {
             eprintln!("[SOPS]\t level=info msg={message:?}");
         }
+    }
+}
+
+/// Loads the config file as sops does: the one `--config` / `SOPS_CONFIG` names (which must
+/// exist), else the first `.sops.yaml` upwards from the working directory (none is fine).
+fn load_config(args: &CommonArgs) -> Result<Option<Config>> {
+    let path = match args.config.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let found = config::lookup_config_file(Path::new("."));
+            if let Some(warning) = &found.warning {
+                eprintln!("[CMD]\t level=warning msg={warning:?}");
+            }
+            match found.path {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    match Config::load(&path) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => Err(fail(e.exit_code(), e.to_string())),
     }
 }

@@ -83,6 +83,9 @@ impl Dir {
             "SOPS_PGP_FP",
             "SOPS_KMS_ARN",
             "SOPS_CONFIG",
+            "SOPS_GPG_EXEC",
+            "SOPS_DECRYPTION_ORDER",
+            "GNUPGHOME",
         ] {
             cmd.env_remove(var);
         }
@@ -123,6 +126,44 @@ impl Dir {
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
         child.wait_with_output().unwrap()
+    }
+
+    /// Runs a binary in `cwd` (relative to the directory; `""` for the directory itself) with
+    /// extra environment variables, with or without the test age key.
+    pub fn run_env(
+        &self,
+        bin: &Path,
+        args: &[&str],
+        cwd: &str,
+        envs: &[(&str, &std::ffi::OsStr)],
+        with_key: bool,
+    ) -> Output {
+        let mut cmd = self.command(bin, args, with_key);
+        cmd.current_dir(self.dir.path().join(cwd));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Like [`Dir::run_env`] with the test age key, asserting success and returning stdout.
+    pub fn ok_env(
+        &self,
+        bin: &Path,
+        args: &[&str],
+        cwd: &str,
+        envs: &[(&str, &std::ffi::OsStr)],
+    ) -> Vec<u8> {
+        let out = self.run_env(bin, args, cwd, envs, true);
+        assert!(
+            out.status.success(),
+            "{} {:?} in {cwd:?} failed ({:?}):\n{}",
+            bin.display(),
+            args,
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
     }
 
     /// Runs and asserts success, returning stdout.

@@ -1,0 +1,1252 @@
+//! The `.sops.yaml` configuration file: where it is found, creation rules, key groups and store
+//! settings, read the way sops 3.11 reads them.
+//!
+//! sops looks for `.sops.yaml` in the working directory and then in each parent, up to 100
+//! levels (`.sops.yml` is only warned about); `--config` / `SOPS_CONFIG` name it explicitly.
+//! When encrypting, the first creation rule whose `path_regex` matches the file wins. The regex
+//! is an unanchored search on the file's absolute path with the config file's directory (and
+//! the separator after it) removed from the front; a rule without `path_regex` matches every
+//! file. Field types are checked as Go's yaml.v3 decodes them into sops's structs: a wrong type
+//! anywhere fails the whole file, while the key lists of a rule (a string with commas, or a
+//! list of strings) are only checked when that rule is used, as in sops.
+//!
+//! The file is parsed with our own YAML codec ([`crate::format::yaml`]) into a tree, which this
+//! module then reads.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::exit_code;
+use crate::format::{Codec, FormatError};
+use crate::keys::age::AgeRecipient;
+use crate::keys::pgp::PgpRecipient;
+use crate::keys::{KeyError, Recipient};
+use crate::metadata::Selectors;
+use crate::tree::{Map, Node, Scalar};
+
+/// The config file name sops looks for.
+pub const CONFIG_FILE_NAME: &str = ".sops.yaml";
+/// A name people use by mistake; sops only warns about it.
+pub const ALTERNATE_CONFIG_NAME: &str = ".sops.yml";
+/// How many directories upwards sops looks.
+pub const MAX_DEPTH: usize = 100;
+
+/// A problem with the config file or with the rule for a file. Every one exits with code 1,
+/// as in sops.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("could not read config file: open {path}: {reason}")]
+    Read {
+        /// The path as given or found.
+        path: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The file is not valid YAML, or a field has the wrong type.
+    #[error("error loading config: Could not unmarshal config file {path}: {reason}")]
+    Parse {
+        /// The config file.
+        path: String,
+        /// What is wrong, with the line or the field path.
+        reason: String,
+    },
+    /// The file has creation rules but none matches the file.
+    #[error("error loading config: no matching creation rules found")]
+    NoMatchingRule,
+    /// A `path_regex` does not compile.
+    #[error("can not compile regexp: {0}")]
+    BadRegex(String),
+    /// A rule sets more than one partial-encryption selector.
+    #[error("error loading config: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule")]
+    RuleSelectors,
+    /// A key list of the rule has the wrong shape.
+    #[error("invalid {kind} key configuration: {reason}")]
+    KeyField {
+        /// The key type as sops names it in this message.
+        kind: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key of the rule is invalid (an unparsable age recipient, ...).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl ConfigError {
+    /// The exit code sops uses: configuration problems are generic errors (1).
+    pub fn exit_code(&self) -> i32 {
+        exit_code::ERROR_GENERIC
+    }
+}
+
+/// The result of looking for a config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookup {
+    /// The config file found, relative to the starting directory as sops reports it.
+    pub path: Option<PathBuf>,
+    /// A warning about a `.sops.yml` that was seen and ignored.
+    pub warning: Option<String>,
+}
+
+/// Looks for `.sops.yaml` in `start` and its parents (up to [`MAX_DEPTH`] levels), as sops
+/// does from the working directory (`start` = `.`). A `.sops.yml` is not used, only warned
+/// about.
+pub fn lookup_config_file(start: &Path) -> Lookup {
+    let mut dir = start.to_path_buf();
+    let mut alternate: Option<PathBuf> = None;
+    for _ in 0..MAX_DEPTH {
+        let candidate = clean(&dir.join(CONFIG_FILE_NAME));
+        if candidate.exists() {
+            let warning = alternate.map(|alt| {
+                format!(
+                    "ignoring {:?} when searching for config file; the config file must be called {:?}; using {:?} instead",
+                    alt.display().to_string(),
+                    CONFIG_FILE_NAME,
+                    candidate.display().to_string()
+                )
+            });
+            return Lookup {
+                path: Some(candidate),
+                warning,
+            };
+        }
+        if alternate.is_none() {
+            let alt = clean(&dir.join(ALTERNATE_CONFIG_NAME));
+            if alt.exists() {
+                alternate = Some(alt);
+            }
+        }
+        dir.push("..");
+    }
+    Lookup {
+        path: None,
+        warning: alternate.map(|alt| {
+            format!(
+                "ignoring {:?} when searching for config file; the config file must be called {:?}",
+                alt.display().to_string(),
+                CONFIG_FILE_NAME
+            )
+        }),
+    }
+}
+
+/// Cleans a path lexically as Go's `filepath.Clean` does: `.` removed, `..` folded where a
+/// parent is known, never touching the file system.
+pub fn clean(path: &Path) -> PathBuf {
+    let mut parts: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => parts.push(c),
+            },
+            other => parts.push(other),
+        }
+    }
+    let out: PathBuf = parts.iter().collect();
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
+/// The absolute form of `path` as Go's `filepath.Abs` computes it: joined to the working
+/// directory (`$PWD` when it names the working directory, as Go's `os.Getwd` prefers) and
+/// cleaned lexically, without resolving symbolic links.
+pub fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return clean(path);
+    }
+    clean(&working_dir().join(path))
+}
+
+fn working_dir() -> PathBuf {
+    let real = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from) {
+        if pwd.is_absolute() && same_file(&pwd, &real) {
+            return pwd;
+        }
+    }
+    real
+}
+
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+}
+
+/// One master key named by a rule or by the command line, before it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySpec {
+    /// An age recipient (`age1...` or an SSH public key).
+    Age(String),
+    /// A PGP fingerprint (spaces removed).
+    Pgp(String),
+    /// An AWS KMS key.
+    Kms {
+        /// The key ARN.
+        arn: String,
+        /// A role to assume (empty when none).
+        role: String,
+        /// The encryption context.
+        context: Vec<(String, String)>,
+        /// The AWS profile (empty when none).
+        aws_profile: String,
+    },
+    /// A GCP KMS resource id.
+    GcpKms(String),
+    /// An Azure Key Vault key.
+    AzureKv {
+        /// The vault URL.
+        vault_url: String,
+        /// The key name.
+        key: String,
+        /// The key version (empty for the latest).
+        version: String,
+    },
+    /// A HashiCorp Vault transit URI.
+    HcVault(String),
+    /// A HuaweiCloud KMS key id.
+    Hckms(String),
+}
+
+impl KeySpec {
+    /// The key as sops names it (`ToString`), used to drop duplicates within a group.
+    pub fn name(&self) -> String {
+        match self {
+            KeySpec::Age(s) | KeySpec::Pgp(s) | KeySpec::GcpKms(s) | KeySpec::HcVault(s) => {
+                s.clone()
+            }
+            KeySpec::Hckms(s) => s.clone(),
+            KeySpec::Kms { arn, role, .. } => {
+                if role.is_empty() {
+                    arn.clone()
+                } else {
+                    format!("{arn}+{role}")
+                }
+            }
+            KeySpec::AzureKv {
+                vault_url,
+                key,
+                version,
+            } => format!("{vault_url}/keys/{key}/{version}"),
+        }
+    }
+
+    fn kind_rank(&self) -> u8 {
+        match self {
+            KeySpec::Age(_) => 0,
+            KeySpec::Pgp(_) => 1,
+            KeySpec::Kms { .. } => 2,
+            KeySpec::GcpKms(_) => 3,
+            KeySpec::AzureKv { .. } => 4,
+            KeySpec::HcVault(_) => 5,
+            KeySpec::Hckms(_) => 6,
+        }
+    }
+
+    /// The recipient that wraps data keys for this key. Key types this build cannot use yet
+    /// give [`KeyError::Unsupported`].
+    pub fn recipient(&self) -> Result<Box<dyn Recipient>, KeyError> {
+        match self {
+            KeySpec::Age(r) => Ok(Box::new(AgeRecipient::parse(r)?)),
+            KeySpec::Pgp(fp) => Ok(Box::new(PgpRecipient::new(fp))),
+            KeySpec::Kms { .. } => Err(KeyError::Unsupported("AWS KMS")),
+            KeySpec::GcpKms(_) => Err(KeyError::Unsupported("GCP KMS")),
+            KeySpec::AzureKv { .. } => Err(KeyError::Unsupported("Azure Key Vault")),
+            KeySpec::HcVault(_) => Err(KeyError::Unsupported("HashiCorp Vault transit")),
+            KeySpec::Hckms(_) => Err(KeyError::Unsupported("HuaweiCloud KMS")),
+        }
+    }
+}
+
+/// Turns key groups of [`KeySpec`]s into recipients, failing on the first key that cannot be
+/// used.
+pub fn recipients(groups: &[Vec<KeySpec>]) -> Result<Vec<Vec<Box<dyn Recipient>>>, KeyError> {
+    groups
+        .iter()
+        .map(|g| g.iter().map(KeySpec::recipient).collect())
+        .collect()
+}
+
+/// Splits a comma-separated list of PGP fingerprints as sops does (spaces removed).
+pub fn pgp_fingerprints(list: &str) -> Vec<String> {
+    if list.is_empty() {
+        return Vec::new();
+    }
+    list.split(',').map(|s| s.replace(' ', "")).collect()
+}
+
+/// A key list of a rule that is either a comma-separated string or a list of strings; its
+/// shape is only checked when the rule is used (`Err` holds the problem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyField(Result<Vec<String>, String>);
+
+impl Default for KeyField {
+    fn default() -> Self {
+        KeyField(Ok(Vec::new()))
+    }
+}
+
+/// A `kms` entry of a key group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KmsKeySpec {
+    /// `arn`
+    pub arn: String,
+    /// `role`
+    pub role: String,
+    /// `context`
+    pub context: Vec<(String, String)>,
+    /// `aws_profile`
+    pub aws_profile: String,
+}
+
+/// An `azure_keyvault` entry of a key group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AzureKeySpec {
+    /// `vaultUrl`
+    pub vault_url: String,
+    /// `key`
+    pub key: String,
+    /// `version`
+    pub version: String,
+}
+
+/// A key group of a rule, as written (`merge` lets a group include other groups).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyGroupSpec {
+    /// `merge`: groups whose keys are added first.
+    pub merge: Vec<KeyGroupSpec>,
+    /// `kms`
+    pub kms: Vec<KmsKeySpec>,
+    /// `gcp_kms` (`resource_id` of each entry).
+    pub gcp_kms: Vec<String>,
+    /// `azure_keyvault`
+    pub azure_keyvault: Vec<AzureKeySpec>,
+    /// `hc_vault`: transit URIs.
+    pub hc_vault: Vec<String>,
+    /// `age`: recipients (each may hold several, comma-separated).
+    pub age: Vec<String>,
+    /// `pgp`: fingerprints.
+    pub pgp: Vec<String>,
+    /// `hckms` (`key_id` of each entry; newer sops versions).
+    pub hckms: Vec<String>,
+}
+
+/// One entry of `creation_rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreationRule {
+    /// `path_regex` (empty: matches every file).
+    pub path_regex: String,
+    kms: KeyField,
+    /// `aws_profile` for the rule's `kms` keys.
+    pub aws_profile: String,
+    age: KeyField,
+    pgp: KeyField,
+    gcp_kms: KeyField,
+    azure_keyvault: KeyField,
+    hc_vault_transit_uri: KeyField,
+    hckms: KeyField,
+    /// `key_groups`; when present the flat key lists are ignored.
+    pub key_groups: Vec<KeyGroupSpec>,
+    /// `shamir_threshold` (0: all groups).
+    pub shamir_threshold: i64,
+    /// The partial-encryption settings of the rule.
+    pub selectors: Selectors,
+}
+
+/// The `stores` section: output indentation per format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoresConfig {
+    /// `stores.yaml.indent` (0: the default, 4).
+    pub yaml_indent: i64,
+    /// `stores.json.indent` (-1: the default, a tab).
+    pub json_indent: i64,
+    /// `stores.json_binary.indent` (-1: the default, a tab).
+    pub json_binary_indent: i64,
+}
+
+impl Default for StoresConfig {
+    fn default() -> Self {
+        StoresConfig {
+            yaml_indent: 0,
+            json_indent: -1,
+            json_binary_indent: -1,
+        }
+    }
+}
+
+impl StoresConfig {
+    /// The indentation for output in `format`, or `None` for the format's default.
+    pub fn indent_for(&self, format: crate::format::Format) -> Option<usize> {
+        use crate::format::Format;
+        let (value, default_when) = match format {
+            Format::Yaml => (self.yaml_indent, 0),
+            Format::Json => (self.json_indent, -1),
+            Format::Binary => (self.json_binary_indent, -1),
+            _ => return None,
+        };
+        if value == default_when {
+            return None;
+        }
+        usize::try_from(value).ok()
+    }
+}
+
+/// A parsed config file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `creation_rules`: `None` when the key is absent or null (sops then behaves as if there
+    /// were no config file), `Some(empty)` for an empty list.
+    pub creation_rules: Option<Vec<CreationRule>>,
+    /// How many `destination_rules` there are (they are parsed but not used yet).
+    pub destination_rules: usize,
+    /// The `stores` settings.
+    pub stores: StoresConfig,
+}
+
+/// What a creation rule gives a file: key groups, threshold and selectors.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleConfig {
+    /// Key groups of keys to encrypt for.
+    pub key_groups: Vec<Vec<KeySpec>>,
+    /// The Shamir threshold (0: unset).
+    pub shamir_threshold: usize,
+    /// Partial-encryption settings.
+    pub selectors: Selectors,
+}
+
+impl Config {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: io_reason(&e),
+        })?;
+        let mut config = Config::parse(&bytes, &path.display().to_string())?;
+        config.path = path.to_path_buf();
+        Ok(config)
+    }
+
+    /// Parses config file bytes; `name` is used in messages.
+    pub fn parse(bytes: &[u8], name: &str) -> Result<Config, ConfigError> {
+        let perr = |reason: String| ConfigError::Parse {
+            path: name.to_string(),
+            reason,
+        };
+        // An empty file (or only comments) is a config without rules, as yaml.v3 decodes it.
+        let blank = String::from_utf8_lossy(bytes).lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+        });
+        if blank {
+            return Ok(Config::default());
+        }
+        let docs = match crate::format::yaml::Yaml.parse_plain(bytes) {
+            Ok(docs) => docs,
+            Err(FormatError::EmptyYaml) => Vec::new(),
+            Err(e) => return Err(perr(e.to_string())),
+        };
+        match docs.into_iter().next() {
+            Some(doc) => Config::from_tree(&doc).map_err(perr),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// Reads a config from its parsed YAML tree. The error is a message naming the field.
+    pub fn from_tree(doc: &Map) -> Result<Config, String> {
+        let mut config = Config::default();
+        if let Some(node) = doc.get("creation_rules") {
+            config.creation_rules = match node {
+                Node::Scalar(Scalar::Null) => None,
+                Node::Seq(seq) => {
+                    let mut rules = Vec::new();
+                    for (i, item) in seq.values().enumerate() {
+                        rules.push(read_rule(item, &format!("creation_rules[{i}]"))?);
+                    }
+                    Some(rules)
+                }
+                other => return Err(mismatch(other, "[]config.creationRule", "creation_rules")),
+            };
+        }
+        if let Some(node) = doc.get("destination_rules") {
+            match node {
+                Node::Scalar(Scalar::Null) => {}
+                Node::Seq(seq) => {
+                    for (i, item) in seq.values().enumerate() {
+                        read_destination_rule(item, &format!("destination_rules[{i}]"))?;
+                        config.destination_rules += 1;
+                    }
+                }
+                other => {
+                    return Err(mismatch(
+                        other,
+                        "[]config.destinationRule",
+                        "destination_rules",
+                    ))
+                }
+            }
+        }
+        if let Some(node) = doc.get("stores") {
+            let stores = as_struct(node, "stores")?;
+            let indent = |store: &str| -> Result<Option<i64>, String> {
+                let Some(map) = stores.and_then(|s| s.get(store)) else {
+                    return Ok(None);
+                };
+                let path = format!("stores.{store}");
+                match as_struct(map, &path)?.and_then(|m| m.get("indent")) {
+                    Some(v) => Ok(Some(as_int(v, &format!("{path}.indent"))?)),
+                    None => Ok(None),
+                }
+            };
+            if let Some(v) = indent("yaml")? {
+                config.stores.yaml_indent = v;
+            }
+            if let Some(v) = indent("json")? {
+                config.stores.json_indent = v;
+            }
+            if let Some(v) = indent("json_binary")? {
+                config.stores.json_binary_indent = v;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The creation rule for `file` (an absolute path, or the `--filename-override` name made
+    /// absolute). `Ok(None)` when the config has no `creation_rules` at all.
+    pub fn rule_for(&self, file: &Path) -> Result<Option<RuleConfig>, ConfigError> {
+        let Some(rules) = &self.creation_rules else {
+            return Ok(None);
+        };
+        let config_dir = absolute(self.path.parent().unwrap_or(Path::new("")));
+        let file = file.to_string_lossy();
+        let prefix = format!("{}{}", config_dir.display(), std::path::MAIN_SEPARATOR);
+        let relative = file.strip_prefix(prefix.as_str()).unwrap_or(&file);
+        for rule in rules {
+            if rule.path_regex.is_empty() {
+                return rule.resolve().map(Some);
+            }
+            // Go's RE2 shorthand classes are ASCII-only; translate them as the selectors do.
+            let re = regex::Regex::new(&crate::crypt::go_regex(&rule.path_regex))
+                .map_err(|e| ConfigError::BadRegex(e.to_string()))?;
+            if re.is_match(relative) {
+                return rule.resolve().map(Some);
+            }
+        }
+        Err(ConfigError::NoMatchingRule)
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+impl CreationRule {
+    /// The key groups, threshold and selectors this rule gives, checking its key lists.
+    pub fn resolve(&self) -> Result<RuleConfig, ConfigError> {
+        if self.selectors.count_set() > 1 {
+            return Err(ConfigError::RuleSelectors);
+        }
+        let mut groups = Vec::new();
+        if !self.key_groups.is_empty() {
+            for group in &self.key_groups {
+                let mut keys = Vec::new();
+                group_keys(group, &mut keys, 0)?;
+                groups.push(dedup(keys));
+            }
+        } else {
+            let field = |f: &KeyField, kind: &'static str| -> Result<Vec<String>, ConfigError> {
+                f.0.clone().map_err(|reason| ConfigError::KeyField {
+                    kind,
+                    reason: format!("invalid {kind} key configuration: {reason}"),
+                })
+            };
+            let mut keys = Vec::new();
+            let age = field(&self.age, "age")?;
+            if !age.is_empty() {
+                for r in AgeRecipient::parse_list(&age.join(","))? {
+                    keys.push(KeySpec::Age(r.as_str().to_string()));
+                }
+            }
+            for fp in pgp_fingerprints(&field(&self.pgp, "pgp")?.join(",")) {
+                keys.push(KeySpec::Pgp(fp));
+            }
+            for arn in split_list(&field(&self.kms, "kms")?.join(",")) {
+                let (arn, role) = match arn.find("+arn:aws:iam::") {
+                    Some(i) => (arn[..i].to_string(), arn[i + 1..].to_string()),
+                    None => (arn, String::new()),
+                };
+                keys.push(KeySpec::Kms {
+                    arn,
+                    role,
+                    context: Vec::new(),
+                    aws_profile: self.aws_profile.clone(),
+                });
+            }
+            for id in split_list(&field(&self.gcp_kms, "gcpkms")?.join(",")) {
+                keys.push(KeySpec::GcpKms(id));
+            }
+            for url in split_list(&field(&self.azure_keyvault, "azure_keyvault")?.join(",")) {
+                keys.push(azure_from_url(&url)?);
+            }
+            for uri in split_list(&field(&self.hc_vault_transit_uri, "vault")?.join(",")) {
+                keys.push(KeySpec::HcVault(uri));
+            }
+            for id in split_list(&field(&self.hckms, "hckms")?.join(",")) {
+                keys.push(KeySpec::Hckms(id));
+            }
+            groups.push(keys);
+        }
+        Ok(RuleConfig {
+            key_groups: groups,
+            shamir_threshold: usize::try_from(self.shamir_threshold).unwrap_or(0),
+            selectors: self.selectors.clone(),
+        })
+    }
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// An Azure Key Vault key from its URL (`https://vault/keys/name[/version]`).
+fn azure_from_url(url: &str) -> Result<KeySpec, ConfigError> {
+    let bad = || ConfigError::KeyField {
+        kind: "azure_keyvault",
+        reason: format!("could not parse {url:?} as an Azure Key Vault key URL"),
+    };
+    let (vault, rest) = url.split_once("/keys/").ok_or_else(bad)?;
+    let mut parts = rest.split('/');
+    let key = parts.next().filter(|k| !k.is_empty()).ok_or_else(bad)?;
+    let version = parts.next().unwrap_or("");
+    Ok(KeySpec::AzureKv {
+        vault_url: vault.to_string(),
+        key: key.to_string(),
+        version: version.to_string(),
+    })
+}
+
+const MAX_MERGE_DEPTH: usize = 100;
+
+fn group_keys(
+    group: &KeyGroupSpec,
+    out: &mut Vec<KeySpec>,
+    depth: usize,
+) -> Result<(), ConfigError> {
+    if depth > MAX_MERGE_DEPTH {
+        return Err(ConfigError::KeyField {
+            kind: "key_groups",
+            reason: "merge nested too deeply".into(),
+        });
+    }
+    for sub in &group.merge {
+        group_keys(sub, out, depth + 1)?;
+    }
+    for r in &group.age {
+        for r in AgeRecipient::parse_list(r)? {
+            out.push(KeySpec::Age(r.as_str().to_string()));
+        }
+    }
+    for fp in &group.pgp {
+        out.push(KeySpec::Pgp(fp.replace(' ', "")));
+    }
+    for k in &group.kms {
+        out.push(KeySpec::Kms {
+            arn: k.arn.clone(),
+            role: k.role.clone(),
+            context: k.context.clone(),
+            aws_profile: k.aws_profile.clone(),
+        });
+    }
+    for id in &group.gcp_kms {
+        out.push(KeySpec::GcpKms(id.clone()));
+    }
+    for k in &group.azure_keyvault {
+        out.push(KeySpec::AzureKv {
+            vault_url: k.vault_url.clone(),
+            key: k.key.clone(),
+            version: k.version.clone(),
+        });
+    }
+    for uri in &group.hc_vault {
+        out.push(KeySpec::HcVault(uri.clone()));
+    }
+    for id in &group.hckms {
+        out.push(KeySpec::Hckms(id.clone()));
+    }
+    Ok(())
+}
+
+/// Drops keys of the same type and name after the first, as sops does within a group.
+fn dedup(keys: Vec<KeySpec>) -> Vec<KeySpec> {
+    let mut seen = std::collections::HashSet::new();
+    keys.into_iter()
+        .filter(|k| seen.insert((k.kind_rank(), k.name())))
+        .collect()
+}
+
+// ---- reading typed fields the way yaml.v3 decodes into Go structs ----
+
+fn tag(node: &Node) -> &'static str {
+    match node {
+        Node::Map(_) => "!!map",
+        Node::Seq(_) => "!!seq",
+        Node::Scalar(s) => match s {
+            Scalar::Null => "!!null",
+            Scalar::Bool(_) => "!!bool",
+            Scalar::Int(_) => "!!int",
+            Scalar::Float(_) => "!!float",
+            Scalar::Str(_) => "!!str",
+            Scalar::Bytes(_) => "!!binary",
+            Scalar::Time(_) => "!!timestamp",
+        },
+    }
+}
+
+fn scalar_text(s: &Scalar) -> String {
+    match s {
+        Scalar::Null => String::new(),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => crate::number::format_float_yaml(*f),
+        Scalar::Str(s) | Scalar::Time(s) => s.clone(),
+        Scalar::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+fn mismatch(node: &Node, go_type: &str, path: &str) -> String {
+    match node {
+        Node::Scalar(s) => format!(
+            "{path}: cannot unmarshal {} `{}` into {go_type}",
+            tag(node),
+            scalar_text(s)
+        ),
+        _ => format!("{path}: cannot unmarshal {} into {go_type}", tag(node)),
+    }
+}
+
+fn as_struct<'a>(node: &'a Node, path: &str) -> Result<Option<&'a Map>, String> {
+    match node {
+        Node::Map(m) => Ok(Some(m)),
+        Node::Scalar(Scalar::Null) => Ok(None),
+        other => Err(mismatch(other, "struct", path)),
+    }
+}
+
+fn as_string(node: &Node, path: &str) -> Result<String, String> {
+    match node {
+        Node::Scalar(s) => Ok(scalar_text(s)),
+        other => Err(mismatch(other, "string", path)),
+    }
+}
+
+fn as_int(node: &Node, path: &str) -> Result<i64, String> {
+    match node {
+        Node::Scalar(Scalar::Int(i)) => Ok(*i),
+        Node::Scalar(Scalar::Null) => Ok(0),
+        Node::Scalar(Scalar::Float(f))
+            if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f <= i64::MAX as f64 =>
+        {
+            Ok(*f as i64)
+        }
+        other => Err(mismatch(other, "int", path)),
+    }
+}
+
+fn as_bool(node: &Node, path: &str) -> Result<bool, String> {
+    match node {
+        Node::Scalar(Scalar::Bool(b)) => Ok(*b),
+        Node::Scalar(Scalar::Null) => Ok(false),
+        Node::Scalar(Scalar::Str(s)) => match s.as_str() {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(true),
+            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(false),
+            _ => Err(mismatch(node, "bool", path)),
+        },
+        other => Err(mismatch(other, "bool", path)),
+    }
+}
+
+fn as_string_list(node: &Node, path: &str) -> Result<Vec<String>, String> {
+    match node {
+        Node::Seq(seq) => seq
+            .values()
+            .enumerate()
+            .map(|(i, v)| as_string(v, &format!("{path}[{i}]")))
+            .collect(),
+        Node::Scalar(Scalar::Null) => Ok(Vec::new()),
+        other => Err(mismatch(other, "[]string", path)),
+    }
+}
+
+fn as_struct_list<'a>(node: &'a Node, go_type: &str, path: &str) -> Result<Vec<&'a Map>, String> {
+    match node {
+        Node::Seq(seq) => {
+            let mut out = Vec::new();
+            for (i, v) in seq.values().enumerate() {
+                match v {
+                    Node::Map(m) => out.push(m),
+                    Node::Scalar(Scalar::Null) => {}
+                    other => return Err(mismatch(other, go_type, &format!("{path}[{i}]"))),
+                }
+            }
+            Ok(out)
+        }
+        Node::Scalar(Scalar::Null) => Ok(Vec::new()),
+        other => Err(mismatch(other, &format!("[]{go_type}"), path)),
+    }
+}
+
+/// A rule key list (`interface{}` in sops): checked lazily, see [`KeyField`].
+fn key_field(node: Option<&Node>) -> KeyField {
+    KeyField(match node {
+        None | Some(Node::Scalar(Scalar::Null)) => Ok(Vec::new()),
+        Some(Node::Scalar(Scalar::Str(s))) => Ok(split_list(s)),
+        Some(Node::Seq(seq)) => seq
+            .values()
+            .map(|v| match v {
+                Node::Scalar(Scalar::Str(s)) => Ok(s.clone()),
+                other => Err(format!(
+                    "expected string in list, got {}",
+                    go_type_name(other)
+                )),
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "expected string, []string, or nil, got {}",
+            go_type_name(other)
+        )),
+    })
+}
+
+fn go_type_name(node: &Node) -> &'static str {
+    match node {
+        Node::Map(_) => "map[string]interface {}",
+        Node::Seq(_) => "[]interface {}",
+        Node::Scalar(s) => match s {
+            Scalar::Null => "<nil>",
+            Scalar::Bool(_) => "bool",
+            Scalar::Int(_) => "int",
+            Scalar::Float(_) => "float64",
+            Scalar::Str(_) => "string",
+            Scalar::Bytes(_) => "[]uint8",
+            Scalar::Time(_) => "time.Time",
+        },
+    }
+}
+
+fn read_rule(node: &Node, path: &str) -> Result<CreationRule, String> {
+    let Some(map) = as_struct(node, path)? else {
+        return Ok(CreationRule::default());
+    };
+    let field = |name: &str| format!("{path}.{name}");
+    let string = |name: &str| -> Result<String, String> {
+        map.get(name)
+            .map_or(Ok(String::new()), |v| as_string(v, &field(name)))
+    };
+    let opt = |name: &str| -> Result<Option<String>, String> {
+        Ok(Some(string(name)?).filter(|s| !s.is_empty()))
+    };
+    let mut key_groups = Vec::new();
+    if let Some(v) = map.get("key_groups") {
+        for (i, g) in as_struct_list(v, "config.keyGroup", &field("key_groups"))?
+            .into_iter()
+            .enumerate()
+        {
+            key_groups.push(read_group(g, &format!("{path}.key_groups[{i}]"), 0)?);
+        }
+    }
+    let hckms = match map.get("hckms") {
+        // Newer sops versions take a list of key ids here.
+        Some(v) => as_string_list(v, &field("hckms")),
+        None => Ok(Vec::new()),
+    };
+    Ok(CreationRule {
+        path_regex: string("path_regex")?,
+        kms: key_field(map.get("kms")),
+        aws_profile: string("aws_profile")?,
+        age: key_field(map.get("age")),
+        pgp: key_field(map.get("pgp")),
+        gcp_kms: key_field(map.get("gcp_kms")),
+        azure_keyvault: key_field(map.get("azure_keyvault")),
+        hc_vault_transit_uri: key_field(map.get("hc_vault_transit_uri")),
+        hckms: KeyField(Ok(hckms?)),
+        key_groups,
+        shamir_threshold: map
+            .get("shamir_threshold")
+            .map_or(Ok(0), |v| as_int(v, &field("shamir_threshold")))?,
+        selectors: Selectors {
+            unencrypted_suffix: opt("unencrypted_suffix")?,
+            encrypted_suffix: opt("encrypted_suffix")?,
+            unencrypted_regex: opt("unencrypted_regex")?,
+            encrypted_regex: opt("encrypted_regex")?,
+            unencrypted_comment_regex: opt("unencrypted_comment_regex")?,
+            encrypted_comment_regex: opt("encrypted_comment_regex")?,
+            mac_only_encrypted: map
+                .get("mac_only_encrypted")
+                .map_or(Ok(false), |v| as_bool(v, &field("mac_only_encrypted")))?,
+        },
+    })
+}
+
+fn read_group(map: &Map, path: &str, depth: usize) -> Result<KeyGroupSpec, String> {
+    if depth > MAX_MERGE_DEPTH {
+        return Err(format!("{path}: merge nested too deeply"));
+    }
+    let field = |name: &str| format!("{path}.{name}");
+    let strings = |name: &str| -> Result<Vec<String>, String> {
+        map.get(name)
+            .map_or(Ok(Vec::new()), |v| as_string_list(v, &field(name)))
+    };
+    let structs = |name: &str, go: &str| -> Result<Vec<&Map>, String> {
+        map.get(name)
+            .map_or(Ok(Vec::new()), |v| as_struct_list(v, go, &field(name)))
+    };
+    let text = |m: &Map, name: &str, p: &str| -> Result<String, String> {
+        m.get(name)
+            .map_or(Ok(String::new()), |v| as_string(v, &format!("{p}.{name}")))
+    };
+    let mut group = KeyGroupSpec {
+        hc_vault: strings("hc_vault")?,
+        age: strings("age")?,
+        pgp: strings("pgp")?,
+        ..Default::default()
+    };
+    for (i, m) in structs("merge", "config.keyGroup")?.into_iter().enumerate() {
+        group
+            .merge
+            .push(read_group(m, &format!("{path}.merge[{i}]"), depth + 1)?);
+    }
+    for (i, m) in structs("kms", "config.kmsKey")?.into_iter().enumerate() {
+        let p = format!("{path}.kms[{i}]");
+        let mut context = Vec::new();
+        if let Some(c) = m.get("context") {
+            if let Some(c) = as_struct(c, &format!("{p}.context"))? {
+                for e in c.entries() {
+                    context.push((e.key.clone(), as_string(&e.value, &format!("{p}.context"))?));
+                }
+            }
+        }
+        group.kms.push(KmsKeySpec {
+            arn: text(m, "arn", &p)?,
+            role: text(m, "role", &p)?,
+            context,
+            aws_profile: text(m, "aws_profile", &p)?,
+        });
+    }
+    for (i, m) in structs("gcp_kms", "config.gcpKmsKey")?
+        .into_iter()
+        .enumerate()
+    {
+        group
+            .gcp_kms
+            .push(text(m, "resource_id", &format!("{path}.gcp_kms[{i}]"))?);
+    }
+    for (i, m) in structs("azure_keyvault", "config.azureKVKey")?
+        .into_iter()
+        .enumerate()
+    {
+        let p = format!("{path}.azure_keyvault[{i}]");
+        group.azure_keyvault.push(AzureKeySpec {
+            vault_url: text(m, "vaultUrl", &p)?,
+            key: text(m, "key", &p)?,
+            version: text(m, "version", &p)?,
+        });
+    }
+    for (i, m) in structs("hckms", "config.hckmsKey")?.into_iter().enumerate() {
+        group
+            .hckms
+            .push(text(m, "key_id", &format!("{path}.hckms[{i}]"))?);
+    }
+    Ok(group)
+}
+
+fn read_destination_rule(node: &Node, path: &str) -> Result<(), String> {
+    let Some(map) = as_struct(node, path)? else {
+        return Ok(());
+    };
+    for name in [
+        "path_regex",
+        "s3_bucket",
+        "s3_prefix",
+        "gcs_bucket",
+        "gcs_prefix",
+        "vault_path",
+        "vault_address",
+        "vault_kv_mount_name",
+    ] {
+        if let Some(v) = map.get(name) {
+            as_string(v, &format!("{path}.{name}"))?;
+        }
+    }
+    if let Some(v) = map.get("vault_kv_version") {
+        as_int(v, &format!("{path}.vault_kv_version"))?;
+    }
+    if let Some(v) = map.get("omit_extensions") {
+        as_bool(v, &format!("{path}.omit_extensions"))?;
+    }
+    if let Some(v) = map.get("recreation_rule") {
+        read_rule(v, &format!("{path}.recreation_rule"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Seq;
+
+    const AGE: &str = "age1zjgh38ennst33g7ntq5un7x6urrnvqpl6p7ulxjdhrynj708lgwsj8jrqx";
+
+    fn s(v: &str) -> Node {
+        Node::str(v)
+    }
+
+    fn seq(items: Vec<Node>) -> Node {
+        let mut q = Seq::new();
+        for i in items {
+            q.push(i);
+        }
+        Node::Seq(q)
+    }
+
+    fn map(items: Vec<(&str, Node)>) -> Node {
+        let mut m = Map::new();
+        for (k, v) in items {
+            m.push(k, v);
+        }
+        Node::Map(m)
+    }
+
+    fn config(rules: Vec<Node>) -> Config {
+        let doc = map(vec![("creation_rules", seq(rules))]);
+        let mut c = Config::from_tree(doc.as_map().unwrap()).unwrap();
+        c.path = PathBuf::from("/repo/.sops.yaml");
+        c
+    }
+
+    #[test]
+    fn first_matching_rule_wins_unanchored_relative_to_config_dir() {
+        let c = config(vec![
+            map(vec![("path_regex", s("^prod/")), ("pgp", s("AAAA, BB BB"))]),
+            map(vec![("path_regex", s("dev")), ("age", s(AGE))]),
+            map(vec![
+                ("age", seq(vec![s(AGE)])),
+                ("encrypted_regex", s("^x$")),
+            ]),
+        ]);
+        let r = c.rule_for(Path::new("/repo/prod/a.yaml")).unwrap().unwrap();
+        assert_eq!(
+            r.key_groups,
+            vec![vec![
+                KeySpec::Pgp("AAAA".into()),
+                KeySpec::Pgp("BBBB".into())
+            ]]
+        );
+        let r = c.rule_for(Path::new("/repo/x/mydevfile")).unwrap().unwrap();
+        assert_eq!(r.key_groups, vec![vec![KeySpec::Age(AGE.into())]]);
+        // Outside the config dir the whole path is matched: `^prod/` does not match.
+        let r = c.rule_for(Path::new("/else/prod/a.yaml")).unwrap().unwrap();
+        assert_eq!(r.selectors.encrypted_regex.as_deref(), Some("^x$"));
+    }
+
+    #[test]
+    fn no_match_bad_regex_and_absent_rules() {
+        let c = config(vec![map(vec![("path_regex", s("^nope$"))])]);
+        assert_eq!(
+            c.rule_for(Path::new("/repo/a")),
+            Err(ConfigError::NoMatchingRule)
+        );
+        let c = config(vec![map(vec![("path_regex", s("["))])]);
+        assert!(matches!(
+            c.rule_for(Path::new("/repo/a")),
+            Err(ConfigError::BadRegex(_))
+        ));
+        let c = Config::from_tree(&Map::new()).unwrap();
+        assert_eq!(c.rule_for(Path::new("/a")), Ok(None));
+        let c = config(vec![]);
+        assert_eq!(
+            c.rule_for(Path::new("/a")),
+            Err(ConfigError::NoMatchingRule)
+        );
+    }
+
+    #[test]
+    fn key_groups_merge_dedup_and_threshold() {
+        let c = config(vec![map(vec![
+            ("shamir_threshold", Node::Scalar(Scalar::Int(2))),
+            (
+                "key_groups",
+                seq(vec![
+                    map(vec![
+                        ("age", seq(vec![s(AGE), s(AGE)])),
+                        ("merge", seq(vec![map(vec![("pgp", seq(vec![s("FP1")]))])])),
+                    ]),
+                    map(vec![
+                        ("pgp", seq(vec![s("FP2")])),
+                        (
+                            "kms",
+                            seq(vec![map(vec![
+                                ("arn", s("arn:aws:kms:x")),
+                                ("context", map(vec![("a", s("b"))])),
+                            ])]),
+                        ),
+                    ]),
+                ]),
+            ),
+        ])]);
+        let r = c.rule_for(Path::new("/repo/a")).unwrap().unwrap();
+        assert_eq!(r.shamir_threshold, 2);
+        assert_eq!(
+            r.key_groups[0],
+            vec![KeySpec::Pgp("FP1".into()), KeySpec::Age(AGE.into())]
+        );
+        assert_eq!(r.key_groups[1].len(), 2);
+        let Err(e) = recipients(&r.key_groups) else {
+            panic!("kms must be unsupported")
+        };
+        assert_eq!(e.to_string(), "AWS KMS keys are not supported yet");
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let bad = map(vec![(
+            "creation_rules",
+            seq(vec![map(vec![("shamir_threshold", s("abc"))])]),
+        )]);
+        let e = Config::from_tree(bad.as_map().unwrap()).unwrap_err();
+        assert_eq!(
+            e,
+            "creation_rules[0].shamir_threshold: cannot unmarshal !!str `abc` into int"
+        );
+        let bad = map(vec![("creation_rules", map(vec![]))]);
+        assert!(Config::from_tree(bad.as_map().unwrap())
+            .unwrap_err()
+            .contains("!!map into []config.creationRule"));
+        // Key lists are checked only when the rule is used.
+        let c = config(vec![map(vec![("age", Node::Scalar(Scalar::Int(5)))])]);
+        assert_eq!(
+            c.rule_for(Path::new("/repo/a")).unwrap_err().to_string(),
+            "invalid age key configuration: invalid age key configuration: expected string, []string, or nil, got int"
+        );
+        let c = config(vec![map(vec![
+            ("encrypted_regex", s("a")),
+            ("unencrypted_suffix", s("b")),
+        ])]);
+        assert_eq!(
+            c.rule_for(Path::new("/repo/a")),
+            Err(ConfigError::RuleSelectors)
+        );
+    }
+
+    #[test]
+    fn stores_and_destination_rules() {
+        let doc = map(vec![
+            (
+                "stores",
+                map(vec![
+                    ("yaml", map(vec![("indent", Node::Scalar(Scalar::Int(2)))])),
+                    ("json", map(vec![("indent", Node::Scalar(Scalar::Int(0)))])),
+                ]),
+            ),
+            (
+                "destination_rules",
+                seq(vec![map(vec![
+                    ("s3_bucket", s("b")),
+                    ("recreation_rule", map(vec![("pgp", s("X"))])),
+                ])]),
+            ),
+        ]);
+        let c = Config::from_tree(doc.as_map().unwrap()).unwrap();
+        use crate::format::Format;
+        assert_eq!(c.stores.indent_for(Format::Yaml), Some(2));
+        assert_eq!(c.stores.indent_for(Format::Json), Some(0));
+        assert_eq!(c.stores.indent_for(Format::Binary), None);
+        assert_eq!(c.destination_rules, 1);
+        assert_eq!(c.creation_rules, None);
+    }
+
+    #[test]
+    fn lookup_walks_up_and_warns_about_yml() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(dir.path().join("a/.sops.yml"), "").unwrap();
+        let l = lookup_config_file(&deep);
+        assert_eq!(l.path, None);
+        assert!(l.warning.unwrap().contains(".sops.yml"));
+        std::fs::write(dir.path().join(".sops.yaml"), "").unwrap();
+        let l = lookup_config_file(&deep);
+        assert_eq!(l.path.unwrap(), dir.path().join(".sops.yaml"));
+        assert!(l.warning.unwrap().contains("using"));
+    }
+
+    #[test]
+    fn the_example_config_parses_with_our_yaml_codec() {
+        let text = include_str!("../../.sops.yaml.example");
+        let mut c = Config::parse(text.as_bytes(), ".sops.yaml.example").unwrap();
+        c.path = PathBuf::from("/repo/.sops.yaml");
+        let prod = c
+            .rule_for(Path::new("/repo/environments/prod/db.yaml"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(prod.key_groups.len(), 3);
+        assert_eq!(prod.shamir_threshold, 2);
+        assert!(matches!(prod.key_groups[2][0], KeySpec::Pgp(_)));
+        let staging = c
+            .rule_for(Path::new("/repo/environments/staging/x.env"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(staging.key_groups[0].len(), 3);
+        let other = c.rule_for(Path::new("/repo/README.md")).unwrap().unwrap();
+        assert!(other.selectors.unencrypted_regex.is_some());
+        use crate::format::Format;
+        assert_eq!(c.stores.indent_for(Format::Json), Some(2));
+        // Bad YAML names the file and the line.
+        let err = Config::parse(b"creation_rules:\n  - path_regex: [\n", ".sops.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".sops.yaml") && err.contains("line"), "{err}");
+        // An empty file is no config.
+        assert_eq!(Config::parse(b"", "x").unwrap().creation_rules, None);
+        assert_eq!(
+            Config::parse(b"# only\n", "x").unwrap().creation_rules,
+            None
+        );
+    }
+
+    #[test]
+    fn clean_like_go() {
+        assert_eq!(
+            clean(Path::new("./.sops.yaml")),
+            PathBuf::from(".sops.yaml")
+        );
+        assert_eq!(clean(Path::new("../../x")), PathBuf::from("../../x"));
+        assert_eq!(clean(Path::new("/a/b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(clean(Path::new("/..")), PathBuf::from("/"));
+        assert_eq!(clean(Path::new(".")), PathBuf::from("."));
+    }
+}
