@@ -660,10 +660,7 @@ pub fn decrypt_documents(
 /// comment must decrypt, or the file was tampered with (sops would print it as a plain comment).
 fn looks_encrypted(text: &str) -> bool {
     EncryptedValue::is_encrypted(text)
-        || (text.contains("data:")
-            && text.contains(",iv:")
-            && text.contains(",tag:")
-            && text.contains(",type:"))
+        || (text.contains(",iv:") && text.contains(",tag:"))
 }
 
 /// Encrypts the MAC text with the `lastmodified` string as additional data.
