@@ -296,6 +296,11 @@ fn corpus_interop_both_directions() {
                 // The reference crashes on this input (a Go panic); we only require no crash.
                 continue;
             }
+            let both_refuse = !r.status.success() && !o.status.success();
+            if both_refuse && show(&r.stderr).contains("Found possibly unencrypted comment") {
+                // sops warns and goes on to a MAC mismatch; we refuse the comment itself.
+                continue;
+            }
             if r.status.code() != o.status.code() || r.stdout != o.stdout {
                 failures.push(format!(
                     "{name} encrypted by {who}: reference rc {:?} printed {:?} ({}); ours rc {:?} printed {:?} ({})",
