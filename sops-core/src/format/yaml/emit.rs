@@ -155,7 +155,8 @@ impl Emitter {
                         self.indicator(":", false, false, false);
                     } else {
                         self.indicator("?", true, false, true);
-                        self.scalar(&key, indent, false, false);
+                        let at = self.nested(indent, false);
+                        self.scalar(&key, at, false, false);
                         self.write_indent(indent);
                         self.indicator(":", true, false, true);
                     }
@@ -177,15 +178,14 @@ impl Emitter {
                 .iter()
                 .any(|i| matches!(i, SeqItem::Comment(c) if is_enc_comment(&c.text)))
         {
-            return self.empty_flow(
-                "[",
-                "]",
-                seq.items.iter().filter_map(|i| match i {
-                    SeqItem::Comment(c) => Some(c.text.as_str()),
-                    SeqItem::Node(_) => None,
-                }),
-                Some(parent),
-            );
+            // yaml.v3 writes the head comment of an empty sequence after `[]`.
+            self.indicator("[]", true, false, false);
+            for item in &seq.items {
+                if let SeqItem::Comment(c) = item {
+                    self.comment(&c.text, parent.0);
+                }
+            }
+            return Ok(());
         }
         for item in &seq.items {
             match item {
@@ -195,8 +195,34 @@ impl Emitter {
                     self.indicator("-", true, false, true);
                     self.scalar(&Scalar::Str(c.text.clone()), indent + 2, false, false);
                 }
+                SeqItem::Node(Node::Seq(inner))
+                    if matches!(inner.items.first(), Some(SeqItem::Comment(c)) if !is_enc_comment(&c.text))
+                        && inner.values().next().is_some() =>
+                {
+                    // Likewise for a sequence's head comment.
+                    let lead = inner
+                        .items
+                        .iter()
+                        .take_while(
+                            |i| matches!(i, SeqItem::Comment(c) if !is_enc_comment(&c.text)),
+                        )
+                        .count();
+                    for c in &inner.items[..lead] {
+                        if let SeqItem::Comment(c) = c {
+                            self.comment(&c.text, indent);
+                        }
+                    }
+                    let rest = Seq {
+                        items: inner.items[lead..].to_vec(),
+                        layout: inner.layout,
+                    };
+                    self.write_indent(indent);
+                    self.indicator("-", true, false, true);
+                    self.seq(&rest, (indent, true), depth + 1)?;
+                }
                 SeqItem::Node(Node::Map(m))
-                    if matches!(m.items.first(), Some(MapItem::Comment(_))) =>
+                    if matches!(m.items.first(), Some(MapItem::Comment(_)))
+                        && m.entries().next().is_some() =>
                 {
                     // yaml.v3 writes a mapping's head comment before the item's `- `.
                     let lead = m

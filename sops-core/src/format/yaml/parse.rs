@@ -25,6 +25,7 @@ enum Frame {
         flow: bool,
         start_count: usize,
         /// The key read, waiting for its value, with its line.
+        /// The key read, waiting for its value, with the byte offset where the key ends.
         key: Option<(String, usize)>,
         /// Keys seen so far and their lines, for the duplicate check (first document only).
         seen: HashMap<String, usize>,
@@ -107,7 +108,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
     };
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| scan_error(&e))?;
-        b.event(event, span)?;
+        b.event(event, span, text)?;
     }
     if b.docs.is_empty() {
         return Err(perr("EOF"));
@@ -116,7 +117,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
 }
 
 impl Builder {
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), FormatError> {
+    fn event(&mut self, event: Event<'_>, span: Span, src: &str) -> Result<(), FormatError> {
         let line = span.start.line();
         let col = span.start.col();
         match event {
@@ -137,8 +138,9 @@ impl Builder {
                 self.doc_index += 1;
             }
             Event::Comment(text, placement) => {
+                let start = span.start.byte_offset().unwrap_or(0);
                 if placement == granit_parser::Placement::Right
-                    && self.right_comment(text.to_string())
+                    && self.right_comment(text.to_string(), start, src)
                 {
                     return Ok(());
                 }
@@ -198,7 +200,7 @@ impl Builder {
                             }
                             seen.insert(key.clone(), line);
                         }
-                        *slot = Some((key, line));
+                        *slot = Some((key, span.end.byte_offset().unwrap_or(0)));
                     }
                     return Ok(());
                 }
@@ -241,16 +243,26 @@ impl Builder {
     }
 
     /// Places a same-line comment above what it follows. Returns false when there is nothing.
-    fn right_comment(&mut self, text: String) -> bool {
+    fn right_comment(&mut self, text: String, start: usize, src: &str) -> bool {
         let Some(top) = self.stack.last_mut() else {
             return false;
         };
         if let Frame::Map {
-            key: Some(_), map, ..
+            key: Some((_, key_end)),
+            map,
+            ..
         } = top
         {
+            // `key: &anchor # c` or `key: !tag # c`: the comment belongs to the value.
+            let between = src.get(*key_end..start).unwrap_or("");
+            if between.contains(['&', '!']) {
+                return false;
+            }
             map.push_comment(text);
             return true;
+        }
+        if let (Last::Flow(i), Frame::Seq { .. }) = (self.last, &*top) {
+            self.last = Last::Leaf(i);
         }
         match self.last {
             Last::None => false,
