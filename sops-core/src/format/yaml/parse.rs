@@ -130,9 +130,15 @@ impl Builder {
                 self.doc_seen_root = false;
             }
             Event::DocumentEnd => {
+                let had_root = self.root.is_some();
                 let mut root = self.root.take().unwrap_or_default();
+                // An empty document's comments end up at the end of the previous document.
+                let target = match self.docs.last_mut() {
+                    Some(prev) if !had_root => prev,
+                    _ => &mut root,
+                };
                 for (text, _) in self.pending.drain(..) {
-                    root.push_comment(text);
+                    target.push_comment(text);
                 }
                 self.docs.push(root);
                 self.doc_index += 1;
@@ -438,7 +444,6 @@ impl Builder {
                 ..
             } => (Node::Seq(seq), anchor, start_count, line),
         };
-        let node = node;
         let size = self.count - start_count;
         if self.stack.is_empty() {
             match node {
@@ -509,10 +514,8 @@ impl Builder {
 
     fn root_scalar(&mut self, value: Value, raw: &str, line: usize) -> Result<(), FormatError> {
         match value {
-            Value::Scalar(Scalar::Null) => {
-                self.root = Some(Map::new());
-                Ok(())
-            }
+            // An empty document (or `~`): no entries.
+            Value::Scalar(Scalar::Null) => Ok(()),
             Value::Scalar(s) => Err(self.top_level_error(short_tag(&s), raw, line)),
             _ => Err(self.top_level_error("!!str", raw, line)),
         }
