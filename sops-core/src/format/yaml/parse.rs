@@ -150,6 +150,13 @@ impl Builder {
                 {
                     return Ok(());
                 }
+                // A same-line comment with nothing before it (`- # c`, `key: &a # c`) goes to
+                // the innermost node that follows: give it a column right of everything.
+                let col = if placement == granit_parser::Placement::Right {
+                    usize::MAX
+                } else {
+                    col
+                };
                 self.pending.push((text.into_owned(), col));
             }
             Event::Alias(id) => {
@@ -580,6 +587,9 @@ fn scan_error(e: &granit_parser::ScanError) -> FormatError {
         | K::UnexpectedEofFlowMapping
         | K::ExpectedFlowMappingSeparator => "did not find expected ',' or '}'".to_string(),
         K::ExpectedBlockMappingKey => "did not find expected key".to_string(),
+        K::TabInBlockIndentation | K::TabNotAllowed | K::UnexpectedCharacter { .. } => {
+            "found character that cannot start any token".to_string()
+        }
         K::ExpectedNodeContent => "did not find expected node content".to_string(),
         K::SimpleKeyExpected | K::InvalidSimpleKey => "could not find expected ':'".to_string(),
         _ => e.info(),
