@@ -22,7 +22,11 @@ use crate::tree::{Map, MapItem, Seq, SeqItem};
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/yaml")
+    // YAML_TESTDATA points the golden tests at another directory of the same layout.
+    match std::env::var_os("YAML_TESTDATA") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/yaml"),
+    }
 }
 
 fn read(p: &Path) -> Vec<u8> {
@@ -154,6 +158,40 @@ fn check_types_node(path: &str, plain: &Node, enc: &Node, errs: &mut Vec<String>
     }
 }
 
+/// Parses `source`, adds the `sops` entries of `sops_run` (a sops run that kept comments
+/// plain) and checks that emitting gives exactly `sops_run`.
+fn reemit_with_meta(name: &str, source: &[u8], sops_run: &[u8]) -> Option<String> {
+    if source.is_empty() || sops_run.is_empty() || contains(source, b"#ENC[") {
+        // `#ENC[` in decrypted output: see `reemit`.
+        return None;
+    }
+    let docs = match Yaml.parse_plain(source) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("{name}: parse error {e}")),
+    };
+    let sdocs = match Yaml.parse_plain(sops_run) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("{name}: sops run parse error {e}")),
+    };
+    if docs.len() != sdocs.len() {
+        return Some(format!(
+            "{name}: {} documents, sops has {}",
+            docs.len(),
+            sdocs.len()
+        ));
+    }
+    let mut with_meta = docs;
+    for (d, sd) in with_meta.iter_mut().zip(&sdocs) {
+        if let Some(meta) = sd.get("sops") {
+            d.push("sops", meta.clone());
+        }
+    }
+    match Yaml.emit_plain(&with_meta, &opts(None)) {
+        Ok(out) => diff(name, &out, sops_run),
+        Err(e) => Some(format!("{name}: emit error {e}")),
+    }
+}
+
 #[test]
 fn golden_files_match_sops() {
     let dir = data_dir();
@@ -163,24 +201,30 @@ fn golden_files_match_sops() {
         .filter_map(|n| n.strip_suffix(".yaml").map(str::to_string))
         .collect();
     names.sort();
-    assert!(names.len() >= 15);
+    assert!(!names.is_empty());
     let mut errs = Vec::new();
     for n in &names {
         let g = |suffix: &str| dir.join("golden").join(format!("{n}.{suffix}"));
         let input = read(&dir.join("cases").join(format!("{n}.yaml")));
-        errs.extend(reemit(&format!("{n}.dec"), &read(&g("dec.yaml")), None));
+        // An encrypted file re-emits byte for byte.
         errs.extend(reemit(&format!("{n}.enc"), &read(&g("enc.yaml")), None));
-        errs.extend(reemit(
-            &format!("{n}.i2.dec"),
-            &read(&g("i2.dec.yaml")),
-            Some(2),
-        ));
         errs.extend(reemit(
             &format!("{n}.i2.enc"),
             &read(&g("i2.enc.yaml")),
             Some(2),
         ));
-        errs.extend(reemit(&format!("{n}.plain"), &read(&g("plain.yaml")), None));
+        // The input, and sops's decrypted output, each parsed and re-emitted with the sops block
+        // of a run that kept comments plain, give that run's bytes.
+        errs.extend(reemit_with_meta(
+            &format!("{n}.input"),
+            &input,
+            &read(&g("plain.yaml")),
+        ));
+        errs.extend(reemit_with_meta(
+            &format!("{n}.dec"),
+            &read(&g("dec.yaml")),
+            &read(&g("dec.plain.yaml")),
+        ));
         let docs = match Yaml.parse_plain(&input) {
             Ok(d) => d,
             Err(e) => {
@@ -188,25 +232,6 @@ fn golden_files_match_sops() {
                 continue;
             }
         };
-        // The input, re-emitted with the sops block of the plaintext-comments run, gives that run.
-        let plain = read(&g("plain.yaml"));
-        if let Ok(pdocs) = Yaml.parse_plain(&plain) {
-            let mut with_meta = docs.clone();
-            for (d, pd) in with_meta.iter_mut().zip(&pdocs) {
-                if let Some(meta) = pd.get("sops") {
-                    d.push("sops", meta.clone());
-                }
-            }
-            if with_meta.len() != pdocs.len() {
-                errs.push(format!(
-                    "{n}: {} documents, sops has {}",
-                    with_meta.len(),
-                    pdocs.len()
-                ));
-            } else if let Ok(out) = Yaml.emit_plain(&with_meta, &opts(None)) {
-                errs.extend(diff(&format!("{n}.input+meta"), &out, &plain));
-            }
-        }
         if let Ok(edocs) = Yaml.parse_plain(&read(&g("enc.yaml"))) {
             for (d, ed) in docs.iter().zip(&edocs) {
                 let mut sub = Vec::new();
