@@ -470,9 +470,7 @@ impl Builder {
                 let last_is_head = !(n < deepest_col && n != last_col);
                 let first_end = groups.get(1).map_or(self.pending.len(), |g| g.0);
                 for (i, p) in self.pending.iter_mut().enumerate() {
-                    p.place = if p.col == usize::MAX {
-                        Place::Head
-                    } else if last_is_head && i >= last_start {
+                    p.place = if p.col == usize::MAX || (last_is_head && i >= last_start) {
                         Place::Head
                     } else if i < first_end && !super::emit::is_enc_comment(&p.text) {
                         // (sops writes an encrypted comment at its container's indentation,
