@@ -27,8 +27,10 @@ enum Frame {
         /// The key read, waiting for its value, with its line.
         /// The key read, waiting for its value, with the byte offset where the key ends.
         key: Option<(String, usize)>,
-        /// Keys seen so far and their lines, for the duplicate check (first document only).
-        seen: HashMap<String, usize>,
+        /// Line of each key so far, for the duplicate check (first document only).
+        key_lines: Vec<usize>,
+        /// Index of the keys, built once the mapping is large.
+        seen: Option<HashMap<String, usize>>,
     },
     Seq {
         seq: Seq,
@@ -233,16 +235,39 @@ impl Builder {
                     }
                     let first_doc = self.doc_index == 0;
                     if let Some(Frame::Map {
-                        key: slot, seen, ..
+                        key: slot,
+                        seen,
+                        key_lines,
+                        map,
+                        ..
                     }) = self.stack.last_mut()
                     {
                         if first_doc {
-                            if let Some(prev) = seen.get(&key) {
+                            let prev = match seen {
+                                Some(index) => index.get(&key).copied(),
+                                None => map
+                                    .entries()
+                                    .zip(key_lines.iter())
+                                    .find(|(e, _)| e.key == key)
+                                    .map(|(_, l)| *l),
+                            };
+                            if let Some(prev) = prev {
                                 return Err(perr(format!(
                                     "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
                                 )));
                             }
-                            seen.insert(key.clone(), line);
+                            if let Some(index) = seen {
+                                index.insert(key.clone(), line);
+                            } else if key_lines.len() >= 16 {
+                                let mut index: HashMap<String, usize> = map
+                                    .entries()
+                                    .zip(key_lines.iter())
+                                    .map(|(e, l)| (e.key.clone(), *l))
+                                    .collect();
+                                index.insert(key.clone(), line);
+                                *seen = Some(index);
+                            }
+                            key_lines.push(line);
                         }
                         *slot = Some((key, span.end.byte_offset().unwrap_or(0)));
                     }
@@ -410,7 +435,8 @@ impl Builder {
                 flow,
                 start_count,
                 key: None,
-                seen: HashMap::new(),
+                key_lines: Vec::new(),
+                seen: None,
             }
         } else {
             Frame::Seq {
