@@ -16,6 +16,8 @@ for f in *.yaml; do
   "$SOPS" -e --age $R --encrypted-regex '^NOMATCH$' "$f" > "$g.plain.yaml" 2>/dev/null
   "$SOPS" -e --age $R --indent 2 "$f" > "$g.i2.enc.yaml" 2>/dev/null
   "$SOPS" -d --indent 2 "$g.i2.enc.yaml" > "$g.i2.dec.yaml" 2>/dev/null
+  # sops's own re-emission of its decrypted output (comments kept plain).
+  "$SOPS" -e --age $R --encrypted-regex '^NOMATCH$' "$g.dec.yaml" > "$g.dec.plain.yaml" 2>/dev/null
 done
 cd "$here/errors"
 for f in *.yaml; do

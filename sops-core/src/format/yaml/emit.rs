@@ -148,14 +148,14 @@ impl Emitter {
                 MapItem::Comment(c) => self.comment(&c.text, indent),
                 MapItem::Entry(e) => {
                     self.write_indent(indent);
-                    let key = Scalar::Str(e.key.clone());
                     let simple = is_simple_key(&e.key);
                     if simple {
-                        self.scalar(&key, indent, false, true);
+                        self.string(&e.key, indent, true);
                         self.indicator(":", false, false, false);
                     } else {
                         self.indicator("?", true, false, true);
-                        self.scalar(&key, indent, false, false);
+                        let at = self.nested(indent, false);
+                        self.string(&e.key, at, false);
                         self.write_indent(indent);
                         self.indicator(":", true, false, true);
                     }
@@ -177,15 +177,14 @@ impl Emitter {
                 .iter()
                 .any(|i| matches!(i, SeqItem::Comment(c) if is_enc_comment(&c.text)))
         {
-            return self.empty_flow(
-                "[",
-                "]",
-                seq.items.iter().filter_map(|i| match i {
-                    SeqItem::Comment(c) => Some(c.text.as_str()),
-                    SeqItem::Node(_) => None,
-                }),
-                Some(parent),
-            );
+            // yaml.v3 writes the head comment of an empty sequence after `[]`.
+            self.indicator("[]", true, false, false);
+            for item in &seq.items {
+                if let SeqItem::Comment(c) = item {
+                    self.comment(&c.text, parent.0);
+                }
+            }
+            return Ok(());
         }
         for item in &seq.items {
             match item {
@@ -195,8 +194,34 @@ impl Emitter {
                     self.indicator("-", true, false, true);
                     self.scalar(&Scalar::Str(c.text.clone()), indent + 2, false, false);
                 }
+                SeqItem::Node(Node::Seq(inner))
+                    if matches!(inner.items.first(), Some(SeqItem::Comment(c)) if !is_enc_comment(&c.text))
+                        && inner.values().next().is_some() =>
+                {
+                    // Likewise for a sequence's head comment.
+                    let lead = inner
+                        .items
+                        .iter()
+                        .take_while(
+                            |i| matches!(i, SeqItem::Comment(c) if !is_enc_comment(&c.text)),
+                        )
+                        .count();
+                    for c in &inner.items[..lead] {
+                        if let SeqItem::Comment(c) = c {
+                            self.comment(&c.text, indent);
+                        }
+                    }
+                    let rest = Seq {
+                        items: inner.items[lead..].to_vec(),
+                        layout: inner.layout,
+                    };
+                    self.write_indent(indent);
+                    self.indicator("-", true, false, true);
+                    self.seq(&rest, (indent, true), depth + 1)?;
+                }
                 SeqItem::Node(Node::Map(m))
-                    if matches!(m.items.first(), Some(MapItem::Comment(_))) =>
+                    if matches!(m.items.first(), Some(MapItem::Comment(_)))
+                        && m.entries().next().is_some() =>
                 {
                     // yaml.v3 writes a mapping's head comment before the item's `- `.
                     let lead = m
@@ -282,7 +307,10 @@ impl Emitter {
             Scalar::Null => self.plain("null"),
             Scalar::Bool(true) => self.plain("true"),
             Scalar::Bool(false) => self.plain("false"),
-            Scalar::Int(i) => self.plain(&i.to_string()),
+            Scalar::Int(i) => {
+                let mut buf = [0u8; 20];
+                self.plain(format_int(*i, &mut buf));
+            }
             Scalar::Float(f) => self.plain(&crate::number::format_float_yaml(*f)),
             Scalar::Time(t) => self.plain(t),
             Scalar::Bytes(b) => {
@@ -294,19 +322,22 @@ impl Emitter {
                     self.plain(&text);
                 }
             }
-            Scalar::Str(text) => {
-                if text == "<<" {
-                    self.indicator("!!merge", true, false, false);
-                    self.plain("<<");
-                    return;
-                }
-                match string_style(text, key) {
-                    Style::Plain => self.plain(text),
-                    Style::Single => self.single(text, block_indent),
-                    Style::Double => self.double(text),
-                    Style::Literal => self.literal(text, block_indent),
-                }
-            }
+            Scalar::Str(text) => self.string(text, block_indent, key),
+        }
+    }
+
+    /// Writes a string in the style yaml.v3 picks for it.
+    fn string(&mut self, text: &str, block_indent: usize, key: bool) {
+        if text == "<<" {
+            self.indicator("!!merge", true, false, false);
+            self.plain("<<");
+            return;
+        }
+        match string_style(text, key) {
+            Style::Plain => self.plain(text),
+            Style::Single => self.single(text, block_indent),
+            Style::Double => self.double(text),
+            Style::Literal => self.literal(text, block_indent),
         }
     }
 
@@ -461,6 +492,25 @@ fn split_breaks(s: &str) -> impl Iterator<Item = Piece<'_>> {
     })
 }
 
+/// Decimal text of an integer, without allocating.
+fn format_int(v: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = v.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    std::str::from_utf8(&buf[pos..]).unwrap_or("0")
+}
+
 /// An encrypted comment inside a sequence, which sops writes as a list item.
 pub(crate) fn is_enc_comment(text: &str) -> bool {
     text.starts_with("ENC[") && text.ends_with("type:comment]")
@@ -528,11 +578,13 @@ fn analyze(s: &str) -> Analysis {
         (false, false, false, false);
     let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let mut preceded_by_ws = true;
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    let blankz = |c: Option<&char>| c.is_none_or(|&c| c == ' ' || c == '\t' || is_break(c));
-    for (i, &c) in chars.iter().enumerate() {
-        let followed_by_ws = blankz(chars.get(i + 1));
+    let blankz = |c: Option<char>| c.map_or(true, |c| c == ' ' || c == '\t' || is_break(c));
+    let mut iter = s.char_indices().peekable();
+    while let Some((pos, c)) = iter.next() {
+        let next = iter.peek().map(|&(_, c)| c);
+        let followed_by_ws = blankz(next);
+        let i = pos;
+        let is_last = next.is_none();
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -559,7 +611,7 @@ fn analyze(s: &str) -> Analysis {
             if i == 0 {
                 leading_space = true;
             }
-            if i == n - 1 {
+            if is_last {
                 trailing_space = true;
             }
             if previous_break {
@@ -571,7 +623,7 @@ fn analyze(s: &str) -> Analysis {
             if i == 0 {
                 leading_break = true;
             }
-            if i == n - 1 {
+            if is_last {
                 trailing_break = true;
             }
             if previous_space {

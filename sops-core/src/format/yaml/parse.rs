@@ -25,9 +25,12 @@ enum Frame {
         flow: bool,
         start_count: usize,
         /// The key read, waiting for its value, with its line.
+        /// The key read, waiting for its value, with the byte offset where the key ends.
         key: Option<(String, usize)>,
-        /// Keys seen so far and their lines, for the duplicate check (first document only).
-        seen: HashMap<String, usize>,
+        /// Line of each key so far, for the duplicate check (first document only).
+        key_lines: Vec<usize>,
+        /// Index of the keys, built once the mapping is large.
+        seen: Option<HashMap<String, usize>>,
     },
     Seq {
         seq: Seq,
@@ -60,6 +63,31 @@ impl Frame {
     }
 }
 
+/// How a waiting own-line comment is to be placed, decided when collections close after it
+/// (an approximation of yaml.v3's split of comments into foot and head comments).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Not decided yet.
+    Open,
+    /// Foot of the last content: goes into the innermost closing collection.
+    Deepest,
+    /// Foot comment: goes into the innermost closing collection whose column is at or left of
+    /// the comment's.
+    ByColumn,
+    /// Head comment of the next content: waits for it.
+    Head,
+}
+
+/// An own-line comment waiting for the event that decides where it goes.
+struct Pending {
+    text: String,
+    /// Its column (`usize::MAX` for a same-line comment that goes to the next node).
+    col: usize,
+    /// Byte offset where the comment ends.
+    end: usize,
+    place: Place,
+}
+
 /// What was completed last, so that a same-line comment can be moved above it.
 #[derive(Clone, Copy)]
 enum Last {
@@ -72,7 +100,7 @@ enum Last {
 
 struct Builder {
     stack: Vec<Frame>,
-    pending: Vec<(String, usize)>,
+    pending: Vec<Pending>,
     anchors: HashMap<usize, (Node, usize)>,
     count: usize,
     docs: Vec<Document>,
@@ -107,7 +135,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
     };
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| scan_error(&e))?;
-        b.event(event, span)?;
+        b.event(event, span, text)?;
     }
     if b.docs.is_empty() {
         return Err(perr("EOF"));
@@ -116,7 +144,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
 }
 
 impl Builder {
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), FormatError> {
+    fn event(&mut self, event: Event<'_>, span: Span, src: &str) -> Result<(), FormatError> {
         let line = span.start.line();
         let col = span.start.col();
         match event {
@@ -129,20 +157,40 @@ impl Builder {
                 self.doc_seen_root = false;
             }
             Event::DocumentEnd => {
+                let had_root = self.root.is_some();
                 let mut root = self.root.take().unwrap_or_default();
-                for (text, _) in self.pending.drain(..) {
-                    root.push_comment(text);
+                // An empty document's comments end up at the end of the previous document.
+                let target = match self.docs.last_mut() {
+                    Some(prev) if !had_root => prev,
+                    _ => &mut root,
+                };
+                for p in self.pending.drain(..) {
+                    target.push_comment(p.text);
                 }
                 self.docs.push(root);
                 self.doc_index += 1;
             }
             Event::Comment(text, placement) => {
+                let start = span.start.byte_offset().unwrap_or(0);
                 if placement == granit_parser::Placement::Right
-                    && self.right_comment(text.to_string())
+                    && self.right_comment(text.to_string(), start, src)
                 {
                     return Ok(());
                 }
-                self.pending.push((text.into_owned(), col));
+                // A same-line comment with nothing before it (`- # c`, `key: &a # c`) goes to
+                // the innermost node that follows: give it a column right of everything.
+                let col = if placement == granit_parser::Placement::Right {
+                    usize::MAX
+                } else {
+                    col
+                };
+                let end = span.end.byte_offset().unwrap_or(0);
+                self.pending.push(Pending {
+                    text: text.into_owned(),
+                    col,
+                    end,
+                    place: Place::Open,
+                });
             }
             Event::Alias(id) => {
                 self.last = Last::None;
@@ -187,18 +235,41 @@ impl Builder {
                     }
                     let first_doc = self.doc_index == 0;
                     if let Some(Frame::Map {
-                        key: slot, seen, ..
+                        key: slot,
+                        seen,
+                        key_lines,
+                        map,
+                        ..
                     }) = self.stack.last_mut()
                     {
                         if first_doc {
-                            if let Some(prev) = seen.get(&key) {
+                            let prev = match seen {
+                                Some(index) => index.get(&key).copied(),
+                                None => map
+                                    .entries()
+                                    .zip(key_lines.iter())
+                                    .find(|(e, _)| e.key == key)
+                                    .map(|(_, l)| *l),
+                            };
+                            if let Some(prev) = prev {
                                 return Err(perr(format!(
                                     "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
                                 )));
                             }
-                            seen.insert(key.clone(), line);
+                            if let Some(index) = seen {
+                                index.insert(key.clone(), line);
+                            } else if key_lines.len() >= 16 {
+                                let mut index: HashMap<String, usize> = map
+                                    .entries()
+                                    .zip(key_lines.iter())
+                                    .map(|(e, l)| (e.key.clone(), *l))
+                                    .collect();
+                                index.insert(key.clone(), line);
+                                *seen = Some(index);
+                            }
+                            key_lines.push(line);
                         }
-                        *slot = Some((key, line));
+                        *slot = Some((key, span.end.byte_offset().unwrap_or(0)));
                     }
                     return Ok(());
                 }
@@ -223,7 +294,7 @@ impl Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.last = Last::None;
-                self.end_collection()?;
+                self.end_collection(src)?;
             }
             _ => {}
         }
@@ -241,16 +312,26 @@ impl Builder {
     }
 
     /// Places a same-line comment above what it follows. Returns false when there is nothing.
-    fn right_comment(&mut self, text: String) -> bool {
+    fn right_comment(&mut self, text: String, start: usize, src: &str) -> bool {
         let Some(top) = self.stack.last_mut() else {
             return false;
         };
         if let Frame::Map {
-            key: Some(_), map, ..
+            key: Some((_, key_end)),
+            map,
+            ..
         } = top
         {
+            // `key: &anchor # c` or `key: !tag # c`: the comment belongs to the value.
+            let between = src.get(*key_end..start).unwrap_or("");
+            if between.contains(['&', '!']) {
+                return false;
+            }
             map.push_comment(text);
             return true;
+        }
+        if let (Last::Flow(i), Frame::Seq { .. }) = (self.last, &*top) {
+            self.last = Last::Leaf(i);
         }
         match self.last {
             Last::None => false,
@@ -296,8 +377,8 @@ impl Builder {
             return;
         }
         if let Some(top) = self.stack.last_mut() {
-            for (text, _) in self.pending.drain(..) {
-                top.push_comment(text);
+            for p in self.pending.drain(..) {
+                top.push_comment(p.text);
             }
         }
     }
@@ -331,13 +412,14 @@ impl Builder {
             Some(Frame::Map { .. }) => {}
             Some(top @ Frame::Seq { .. }) => {
                 // Comments left of the new item's content belong to the sequence.
-                let keep: Vec<(String, usize)> = self.pending.drain(..).collect();
-                for (text, c) in keep {
+                let keep: Vec<Pending> = self.pending.drain(..).collect();
+                for p in keep {
+                    let (text, c) = (p.text, p.col);
                     // An encrypted comment written before `- ` is the item map's head comment.
                     if (c < col && !(is_map && super::emit::is_enc_comment(&text))) || top.flow() {
                         top.push_comment(text);
                     } else {
-                        self.pending.push((text, c));
+                        self.pending.push(Pending { text, col: c, ..p });
                     }
                 }
             }
@@ -353,7 +435,8 @@ impl Builder {
                 flow,
                 start_count,
                 key: None,
-                seen: HashMap::new(),
+                key_lines: Vec::new(),
+                seen: None,
             }
         } else {
             Frame::Seq {
@@ -365,39 +448,102 @@ impl Builder {
                 start_count,
             }
         };
+        let mut frame = frame;
+        // A same-line comment after `- ` or after `key: &anchor` is the head comment of this
+        // new collection.
+        if self.pending.iter().any(|p| p.col == usize::MAX) {
+            let (sticky, rest): (Vec<Pending>, Vec<Pending>) =
+                self.pending.drain(..).partition(|p| p.col == usize::MAX);
+            self.pending = rest;
+            for p in sticky {
+                frame.push_comment(p.text);
+            }
+        }
         self.stack.push(frame);
         Ok(())
     }
 
-    fn end_collection(&mut self) -> Result<(), FormatError> {
+    /// Decides, when the first collection closes after a run of own-line comments, which of them
+    /// are foot comments of what precedes and which are head comments of what follows.
+    /// `deepest_col` is the column of that innermost closing collection.
+    fn plan_pending(&mut self, deepest_col: usize, src: &str) {
+        let Some(last) = self.pending.last() else {
+            return;
+        };
+        if last.place != Place::Open {
+            return;
+        }
+        let next_col = next_content_column(src, last.end);
+        // Split into groups the way yaml.v3 does: a comment left of the current block and at
+        // another column than the group's first one starts a new group.
+        let mut groups: Vec<(usize, usize)> = Vec::new(); // (start index, column)
+        for (i, p) in self.pending.iter().enumerate() {
+            match groups.last() {
+                Some(&(_, gcol)) if !(p.col < deepest_col && p.col != gcol) => {}
+                _ => groups.push((i, p.col)),
+            }
+        }
+        let Some(&(last_start, last_col)) = groups.last() else {
+            return;
+        };
+        match next_col {
+            None => {
+                for p in &mut self.pending {
+                    p.place = Place::ByColumn;
+                }
+            }
+            Some(n) => {
+                let last_is_head = !(n < deepest_col && n != last_col);
+                let first_end = groups.get(1).map_or(self.pending.len(), |g| g.0);
+                for (i, p) in self.pending.iter_mut().enumerate() {
+                    p.place = if p.col == usize::MAX || (last_is_head && i >= last_start) {
+                        Place::Head
+                    } else if i < first_end && !super::emit::is_enc_comment(&p.text) {
+                        // (sops writes an encrypted comment at its container's indentation,
+                        // so the column finds that container exactly.)
+                        Place::Deepest
+                    } else {
+                        Place::ByColumn
+                    };
+                }
+            }
+        }
+    }
+
+    fn end_collection(&mut self, src: &str) -> Result<(), FormatError> {
         let Some(mut frame) = self.stack.pop() else {
             return Ok(());
         };
         let col = frame.col();
         let flow = frame.flow();
-        // Comments after the last item of a block sequence of maps: yaml.v3 hands them to
-        // that last map.
-        if let Frame::Seq {
-            seq, flow: false, ..
-        } = &mut frame
-        {
-            if let Some(SeqItem::Node(Node::Map(last))) = seq.items.last_mut() {
-                let mut n = 0;
-                while n < self.pending.len() && self.pending[n].1 >= col {
-                    n += 1;
+        if flow {
+            for p in self.pending.drain(..) {
+                frame.push_comment(p.text);
+            }
+        } else {
+            self.plan_pending(col, src);
+            let mut n = 0;
+            while n < self.pending.len() {
+                let p = &self.pending[n];
+                let take = match p.place {
+                    Place::Deepest => true,
+                    Place::ByColumn | Place::Open => p.col >= col,
+                    Place::Head => false,
+                };
+                if !take {
+                    break;
                 }
-                for (text, _) in self.pending.drain(..n) {
-                    last.push_comment(text);
+                n += 1;
+            }
+            for p in self.pending.drain(..n) {
+                frame.push_comment(p.text);
+            }
+            // Only the innermost closing collection takes the foot of the last content.
+            for p in &mut self.pending {
+                if p.place == Place::Deepest {
+                    p.place = Place::ByColumn;
                 }
             }
-        }
-        // Trailing comments at or right of this collection's column stay inside it.
-        let mut n = 0;
-        while n < self.pending.len() && (flow || self.pending[n].1 >= col) {
-            n += 1;
-        }
-        for (text, _) in self.pending.drain(..n) {
-            frame.push_comment(text);
         }
         let (node, anchor, start_count, line) = match frame {
             Frame::Map {
@@ -426,7 +572,6 @@ impl Builder {
                 ..
             } => (Node::Seq(seq), anchor, start_count, line),
         };
-        let node = node;
         let size = self.count - start_count;
         if self.stack.is_empty() {
             match node {
@@ -497,10 +642,8 @@ impl Builder {
 
     fn root_scalar(&mut self, value: Value, raw: &str, line: usize) -> Result<(), FormatError> {
         match value {
-            Value::Scalar(Scalar::Null) => {
-                self.root = Some(Map::new());
-                Ok(())
-            }
+            // An empty document (or `~`): no entries.
+            Value::Scalar(Scalar::Null) => Ok(()),
             Value::Scalar(s) => Err(self.top_level_error(short_tag(&s), raw, line)),
             _ => Err(self.top_level_error("!!str", raw, line)),
         }
@@ -553,6 +696,26 @@ fn short_tag(s: &Scalar) -> &'static str {
     }
 }
 
+/// The column of the first content line after byte `from`, or `None` at the end of the
+/// document (end of input or a `---` / `...` marker).
+fn next_content_column(src: &str, from: usize) -> Option<usize> {
+    let rest = src.get(from..)?;
+    let mut lines = rest.split('\n');
+    lines.next(); // the rest of the comment's own line
+    for line in lines {
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        let trimmed = trimmed.trim_end_matches('\r');
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("---") || line.starts_with("...") {
+            return None;
+        }
+        return Some(line.len() - line.trim_start_matches(' ').len());
+    }
+    None
+}
+
 /// A syntax error, worded like yaml.v3 where the two libraries agree on the cause.
 fn scan_error(e: &granit_parser::ScanError) -> FormatError {
     use granit_parser::ErrorKind as K;
@@ -565,6 +728,9 @@ fn scan_error(e: &granit_parser::ScanError) -> FormatError {
         | K::UnexpectedEofFlowMapping
         | K::ExpectedFlowMappingSeparator => "did not find expected ',' or '}'".to_string(),
         K::ExpectedBlockMappingKey => "did not find expected key".to_string(),
+        K::TabInBlockIndentation | K::TabNotAllowed | K::UnexpectedCharacter { .. } => {
+            "found character that cannot start any token".to_string()
+        }
         K::ExpectedNodeContent => "did not find expected node content".to_string(),
         K::SimpleKeyExpected | K::InvalidSimpleKey => "could not find expected ':'".to_string(),
         _ => e.info(),
