@@ -659,8 +659,7 @@ pub fn decrypt_documents(
 /// True if a comment has the shape of an encrypted value, even with a damaged prefix: such a
 /// comment must decrypt, or the file was tampered with (sops would print it as a plain comment).
 fn looks_encrypted(text: &str) -> bool {
-    EncryptedValue::is_encrypted(text)
-        || (text.contains(",iv:") && text.contains(",tag:"))
+    EncryptedValue::is_encrypted(text) || (text.contains(",iv:") && text.contains(",tag:"))
 }
 
 /// Encrypts the MAC text with the `lastmodified` string as additional data.

@@ -1221,7 +1221,7 @@ impl Emitter {
                 let indent = depth.min(64) * 4;
                 self.out.extend_from_slice(b"[\n");
                 for item in &s.items {
-                    self.out.extend(std::iter::repeat(b' ').take(indent + 4));
+                    self.out.extend(std::iter::repeat_n(b' ', indent + 4));
                     match item {
                         SeqItem::Node(n) => {
                             self.inline_value(n, depth + 1, true)?;
@@ -1235,7 +1235,7 @@ impl Emitter {
                         }
                     }
                 }
-                self.out.extend(std::iter::repeat(b' ').take(indent));
+                self.out.extend(std::iter::repeat_n(b' ', indent));
                 self.out.push(b']');
                 Ok(())
             }

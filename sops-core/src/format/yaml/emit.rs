@@ -578,7 +578,7 @@ fn analyze(s: &str) -> Analysis {
         (false, false, false, false);
     let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let mut preceded_by_ws = true;
-    let blankz = |c: Option<char>| c.map_or(true, |c| c == ' ' || c == '\t' || is_break(c));
+    let blankz = |c: Option<char>| c.is_none_or(|c| c == ' ' || c == '\t' || is_break(c));
     let mut iter = s.char_indices().peekable();
     while let Some((pos, c)) = iter.next() {
         let next = iter.peek().map(|&(_, c)| c);
