@@ -44,8 +44,23 @@ impl DataKey {
         &self.0
     }
 
-    fn cipher(&self) -> SopsAesGcm {
-        SopsAesGcm::new(self.0.as_ref().into())
+    /// The AES-GCM instance for this key, with its key schedule computed once.
+    pub fn value_cipher(&self) -> ValueCipher {
+        ValueCipher {
+            aead: SopsAesGcm::new(self.0.as_ref().into()),
+        }
+    }
+}
+
+/// AES-256-GCM with sops's 32-byte nonce, keyed once for a file's values. Its key schedule is
+/// zeroized on drop.
+pub struct ValueCipher {
+    aead: SopsAesGcm,
+}
+
+impl std::fmt::Debug for ValueCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueCipher(<redacted>)")
     }
 }
 
@@ -89,12 +104,35 @@ impl EncryptedValue {
     /// Parses the `ENC[...]` text form. Like sops, anything after the closing `]` is ignored.
     pub fn parse(text: &str) -> Result<EncryptedValue, CipherError> {
         let rest = text.strip_prefix(PREFIX).ok_or(CipherError::NotEncrypted)?;
+        if let Some(fields) = Self::split_common(rest) {
+            return Self::decode(fields);
+        }
         let body = &rest[..rest.rfind(']').ok_or(CipherError::NotEncrypted)?];
         let (body, type_tag) = body
             .rsplit_once(",type:")
             .ok_or(CipherError::NotEncrypted)?;
         let (body, tag) = body.rsplit_once(",tag:").ok_or(CipherError::NotEncrypted)?;
         let (data, iv) = body.rsplit_once(",iv:").ok_or(CipherError::NotEncrypted)?;
+        Self::decode([data, iv, tag, type_tag])
+    }
+
+    /// The usual layout after the prefix, `D,iv:I,tag:T,type:Y]` with no commas inside the fields, split
+    /// by a single scan; anything unusual goes to the general (regex-equivalent) path.
+    fn split_common(rest: &str) -> Option<[&str; 4]> {
+        let mut parts = rest.splitn(4, ',');
+        let data = parts.next()?;
+        let iv = parts.next()?.strip_prefix("iv:")?;
+        let tag = parts.next()?.strip_prefix("tag:")?;
+        let last = parts.next()?.strip_prefix("type:")?;
+        let end = last.find(']')?;
+        // A second `]` means the greedy match of the general path could differ.
+        if last[end + 1..].contains(']') || last[..end].contains(',') {
+            return None;
+        }
+        Some([data, iv, tag, &last[..end]])
+    }
+
+    fn decode([data, iv, tag, type_tag]: [&str; 4]) -> Result<EncryptedValue, CipherError> {
         if data.is_empty() || iv.is_empty() || tag.is_empty() || type_tag.is_empty() {
             return Err(CipherError::NotEncrypted);
         }
@@ -123,31 +161,7 @@ pub fn encrypt(
     type_tag: &str,
     iv: Option<&[u8; IV_LEN]>,
 ) -> String {
-    let iv = match iv {
-        Some(iv) => *iv,
-        None => {
-            let mut fresh = [0u8; IV_LEN];
-            rand::thread_rng().fill_bytes(&mut fresh);
-            fresh
-        }
-    };
-    let mut buffer = plaintext.to_vec();
-    let tag = key
-        .cipher()
-        .encrypt_in_place_detached(Nonce::from_slice(&iv), aad, &mut buffer)
-        .expect("AES-GCM encryption cannot fail for in-memory buffers of this size");
-    let mut out = String::with_capacity(PREFIX.len() + buffer.len() * 4 / 3 + 120);
-    out.push_str(PREFIX);
-    B64.encode_string(&buffer, &mut out);
-    out.push_str(",iv:");
-    B64.encode_string(iv, &mut out);
-    out.push_str(",tag:");
-    B64.encode_string(tag, &mut out);
-    out.push_str(",type:");
-    out.push_str(type_tag);
-    out.push(']');
-    buffer.zeroize();
-    out
+    key.value_cipher().encrypt(plaintext, aad, type_tag, iv)
 }
 
 /// Decrypts a parsed value with `key` and `aad`, returning the plaintext bytes.
@@ -156,22 +170,69 @@ pub fn decrypt(
     value: &EncryptedValue,
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CipherError> {
-    if value.iv.len() != IV_LEN {
-        return Err(CipherError::BadLength("iv"));
+    key.value_cipher().decrypt(value, aad)
+}
+
+impl ValueCipher {
+    /// Encrypts `plaintext` with `aad`, tagging it `type_tag`. A given `iv` is reused
+    /// (to keep unchanged values' ciphertext identical on edit); otherwise a random one is drawn.
+    pub fn encrypt(
+        &self,
+        plaintext: &[u8],
+        aad: &[u8],
+        type_tag: &str,
+        iv: Option<&[u8; IV_LEN]>,
+    ) -> String {
+        let iv = match iv {
+            Some(iv) => *iv,
+            None => {
+                let mut fresh = [0u8; IV_LEN];
+                rand::thread_rng().fill_bytes(&mut fresh);
+                fresh
+            }
+        };
+        let mut buffer = plaintext.to_vec();
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(Nonce::from_slice(&iv), aad, &mut buffer)
+            .expect("AES-GCM encryption cannot fail for in-memory buffers of this size");
+        let mut out = String::with_capacity(PREFIX.len() + buffer.len() * 4 / 3 + 120);
+        out.push_str(PREFIX);
+        B64.encode_string(&buffer, &mut out);
+        out.push_str(",iv:");
+        B64.encode_string(iv, &mut out);
+        out.push_str(",tag:");
+        B64.encode_string(tag, &mut out);
+        out.push_str(",type:");
+        out.push_str(type_tag);
+        out.push(']');
+        buffer.zeroize();
+        out
     }
-    if value.tag.len() != TAG_LEN {
-        return Err(CipherError::BadLength("tag"));
+
+    /// Decrypts a parsed value with `aad`, returning the plaintext bytes.
+    pub fn decrypt(
+        &self,
+        value: &EncryptedValue,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+        if value.iv.len() != IV_LEN {
+            return Err(CipherError::BadLength("iv"));
+        }
+        if value.tag.len() != TAG_LEN {
+            return Err(CipherError::BadLength("tag"));
+        }
+        let mut buffer = Zeroizing::new(value.data.clone());
+        self.aead
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&value.iv),
+                aad,
+                &mut buffer,
+                Tag::from_slice(&value.tag),
+            )
+            .map_err(|_| CipherError::Authentication)?;
+        Ok(buffer)
     }
-    let mut buffer = Zeroizing::new(value.data.clone());
-    key.cipher()
-        .decrypt_in_place_detached(
-            Nonce::from_slice(&value.iv),
-            aad,
-            &mut buffer,
-            Tag::from_slice(&value.tag),
-        )
-        .map_err(|_| CipherError::Authentication)?;
-    Ok(buffer)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use regex::Regex;
 use sha2::{Digest, Sha512};
 
-use crate::cipher::{self, CipherError, DataKey, EncryptedValue};
+use crate::cipher::{self, CipherError, DataKey, EncryptedValue, ValueCipher};
 use crate::metadata::Selectors;
 use crate::tree::{Comment, Document, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
@@ -469,19 +469,14 @@ pub fn encrypt_documents(
 ) -> Result<String, CryptError> {
     let mut jobs = collect_jobs(docs, sel)?;
     let mac = hash_jobs(&jobs, sel);
+    let vc = key.value_cipher();
     for_each_job(&mut jobs, |job| {
         if !job.encrypted {
             return Ok(());
         }
         if let Some(s) = job.slot.scalar_mut() {
             if !s.is_empty() {
-                let text = cipher::encrypt(
-                    key,
-                    &s.plaintext_bytes(),
-                    job.aad.as_bytes(),
-                    s.type_tag(),
-                    None,
-                );
+                let text = vc.encrypt(&s.plaintext_bytes(), job.aad.as_bytes(), s.type_tag(), None);
                 *s = Scalar::Str(text);
             }
             return Ok(());
@@ -490,13 +485,7 @@ pub fn encrypt_documents(
             Slot::Value(_) | Slot::SeqValue(_) => {}
             Slot::Comment(c) => {
                 if !c.text.is_empty() {
-                    c.text = cipher::encrypt(
-                        key,
-                        c.text.as_bytes(),
-                        job.aad.as_bytes(),
-                        "comment",
-                        None,
-                    );
+                    c.text = vc.encrypt(c.text.as_bytes(), job.aad.as_bytes(), "comment", None);
                     if let Some(r) = &sel.unencrypted_comment_regex {
                         if r.is_match(&c.text) {
                             return Err(CryptError::CommentMatchesRegex(job.aad.clone()));
@@ -576,7 +565,7 @@ enum Decrypted {
     Comment(String),
 }
 
-fn decrypt_scalar(key: &DataKey, stored: &Scalar, aad: &[u8]) -> Result<Decrypted, String> {
+fn decrypt_scalar(vc: &ValueCipher, stored: &Scalar, aad: &[u8]) -> Result<Decrypted, String> {
     let text = match stored {
         Scalar::Str(text) if text.is_empty() => return Ok(Decrypted::Unchanged),
         Scalar::Str(text) => text,
@@ -585,7 +574,7 @@ fn decrypt_scalar(key: &DataKey, stored: &Scalar, aad: &[u8]) -> Result<Decrypte
         }
     };
     let parsed = EncryptedValue::parse(text).map_err(|e| e.to_string())?;
-    let plain = cipher::decrypt(key, &parsed, aad).map_err(|e| e.to_string())?;
+    let plain = vc.decrypt(&parsed, aad).map_err(|e| e.to_string())?;
     if parsed.type_tag == "comment" {
         return String::from_utf8(plain.to_vec())
             .map(Decrypted::Comment)
@@ -602,6 +591,7 @@ pub fn decrypt_documents(
     sel: &Selection,
 ) -> Result<String, CryptError> {
     let mut jobs = collect_jobs(docs, sel)?;
+    let vc = key.value_cipher();
     for_each_job(&mut jobs, |job| {
         if !job.encrypted {
             return Ok(());
@@ -612,7 +602,7 @@ pub fn decrypt_documents(
             reason,
         };
         match &mut job.slot {
-            Slot::Value(s) => match decrypt_scalar(key, s, aad).map_err(fail)? {
+            Slot::Value(s) => match decrypt_scalar(&vc, s, aad).map_err(fail)? {
                 Decrypted::Unchanged => {}
                 Decrypted::Value(v) => **s = v,
                 Decrypted::Comment(_) => {
@@ -623,7 +613,7 @@ pub fn decrypt_documents(
                 let SeqItem::Node(Node::Scalar(s)) = &mut **item else {
                     return Ok(());
                 };
-                match decrypt_scalar(key, s, aad).map_err(fail)? {
+                match decrypt_scalar(&vc, s, aad).map_err(fail)? {
                     Decrypted::Unchanged => {}
                     Decrypted::Value(v) => *s = v,
                     Decrypted::Comment(text) => **item = SeqItem::Comment(Comment::new(text)),
@@ -639,7 +629,8 @@ pub fn decrypt_documents(
                     reason,
                 };
                 let parsed = EncryptedValue::parse(&c.text).map_err(|e| fail(e.to_string()))?;
-                let plain = cipher::decrypt(key, &parsed, job.aad.as_bytes())
+                let plain = vc
+                    .decrypt(&parsed, job.aad.as_bytes())
                     .map_err(|e| fail(e.to_string()))?;
                 if parsed.type_tag != "comment" {
                     return Err(fail(format!(
