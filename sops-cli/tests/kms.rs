@@ -423,3 +423,56 @@ fn age_takes_over_quickly_when_kms_is_down() {
         "{err}"
     );
 }
+
+#[test]
+fn profiles_like_the_reference() {
+    let moto = moto();
+    let arn = &moto.create_keys("sa-east-1", 1)[0];
+    let d = Dir::new();
+    d.write("plain.yaml", PLAIN);
+    // A profile that does not exist fails the key in both binaries.
+    for bin in [our_sops(), reference_sops()] {
+        let out = run(
+            &d,
+            &bin,
+            &["-e", "--kms", arn, "--aws-profile", "missing", "plain.yaml"],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out.stderr));
+        let err = show(&out.stderr);
+        assert!(
+            err.contains("failed to get shared config profile, missing"),
+            "{err}"
+        );
+    }
+    // A profile from the credentials file is written to the metadata and used both ways.
+    std::fs::create_dir_all(d.path(".aws")).unwrap();
+    d.write(
+        ".aws/credentials",
+        "[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    );
+    for (enc_bin, dec_bin) in [
+        (our_sops(), reference_sops()),
+        (reference_sops(), our_sops()),
+    ] {
+        let enc = ok(
+            run(
+                &d,
+                &enc_bin,
+                &["-e", "--kms", arn, "--aws-profile", "ci", "plain.yaml"],
+                &[],
+            ),
+            "encrypt with a profile",
+        );
+        assert!(
+            show(&enc).contains("          aws_profile: ci\n"),
+            "{}",
+            show(&enc)
+        );
+        d.write("enc.yaml", &enc);
+        assert_eq!(
+            show(&ok(run(&d, &dec_bin, &["-d", "enc.yaml"], &[]), "decrypt")),
+            PLAIN
+        );
+    }
+}

@@ -8,7 +8,6 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_kms::error::DisplayErrorContext;
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -92,6 +91,38 @@ fn cache() -> &'static ClientCache {
     CACHE.get_or_init(Default::default)
 }
 
+/// An SDK error as one line: its message and those of its causes, each once
+/// (`dispatch failure: io error: ...: Connection refused (os error 111)`).
+fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Fails as sops does when a key names an AWS profile that neither the shared config file
+/// nor the credentials file defines.
+async fn check_profile(profile: &str) -> Result<(), String> {
+    let fs = aws_types::os_shim_internal::Fs::real();
+    let env = aws_types::os_shim_internal::Env::real();
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(&fs, &env, &files, None)
+        .await
+        .map_err(|e| format!("could not load AWS config: {}", describe_error(&e)))?;
+    if set.get_profile(profile).is_none() {
+        return Err(format!(
+            "could not load AWS config: failed to get shared config profile, {profile}"
+        ));
+    }
+    Ok(())
+}
+
 fn hostname() -> Result<String, String> {
     match std::fs::read_to_string("/proc/sys/kernel/hostname") {
         Ok(h) => Ok(h.trim().to_string()),
@@ -117,20 +148,34 @@ async fn client_for(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    let timeout_config = TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.read)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build();
+    let retry_config = RetryConfig::standard().with_max_attempts(timeouts.max_attempts);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .http_client(http)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeouts.connect)
-                .read_timeout(timeouts.read)
-                .operation_attempt_timeout(timeouts.attempt)
-                .operation_timeout(timeouts.operation)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts));
+        .http_client(http.clone())
+        .timeout_config(timeout_config.clone())
+        .retry_config(retry_config.clone());
     if !profile.is_empty() {
-        loader = loader.profile_name(profile);
+        // As in sops (the Go SDK), a key's profile must exist, and its credentials are the
+        // profile's (they win over credentials in the environment).
+        check_profile(profile).await?;
+        let provider_config = aws_config::provider_config::ProviderConfig::without_region()
+            .with_region(Some(Region::new(region.to_string())))
+            .with_http_client(http)
+            .with_timeout_config(timeout_config)
+            .with_retry_config(retry_config);
+        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&provider_config)
+            .profile_name(profile)
+            .build();
+        loader = loader
+            .profile_name(profile)
+            .credentials_provider(credentials);
     }
     let config = loader.load().await;
     let client = if role.is_empty() {
@@ -144,7 +189,7 @@ async fn client_for(
             .role_session_name(name)
             .send()
             .await
-            .map_err(|e| format!("failed to assume role '{role}': {}", DisplayErrorContext(e)))?;
+            .map_err(|e| format!("failed to assume role '{role}': {}", describe_error(&e)))?;
         let creds = out
             .credentials()
             .ok_or_else(|| format!("failed to assume role '{role}': no credentials returned"))?;
@@ -190,7 +235,7 @@ impl KmsKey {
                 .map_err(|e| {
                     format!(
                         "failed to encrypt sops data key with AWS KMS: {}",
-                        DisplayErrorContext(e)
+                        describe_error(&e)
                     )
                 })?;
             out.ciphertext_blob()
@@ -217,7 +262,7 @@ impl KmsKey {
                 .map_err(|e| {
                     format!(
                         "failed to decrypt sops data key with AWS KMS: {}",
-                        DisplayErrorContext(e)
+                        describe_error(&e)
                     )
                 })?;
             let plain = out.plaintext.map(|b| Zeroizing::new(b.into_inner()));
