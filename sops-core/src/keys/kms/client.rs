@@ -19,7 +19,7 @@ use crate::metadata::StoredKey;
 /// Time limits of KMS calls. The defaults let an unreachable endpoint fail within a few
 /// seconds; `SOPS_KMS_CONNECT_TIMEOUT` and `SOPS_KMS_TIMEOUT` (seconds) override the connect
 /// and per-attempt limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timeouts {
     /// Establishing a connection.
     pub connect: Duration,
@@ -82,9 +82,9 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
         .map_err(Clone::clone)
 }
 
-/// KMS clients by (region, profile, role), so a file with several keys in the same place
-/// loads configuration and assumes a role once.
-type ClientCache = Mutex<HashMap<(String, String, String), aws_sdk_kms::Client>>;
+/// KMS clients by (region, profile, role, timeouts), so a file with several keys in the same
+/// place loads configuration and assumes a role once.
+type ClientCache = Mutex<HashMap<(String, String, String, Timeouts), aws_sdk_kms::Client>>;
 
 fn cache() -> &'static ClientCache {
     static CACHE: OnceLock<ClientCache> = OnceLock::new();
@@ -139,7 +139,12 @@ async fn client_for(
     role: &str,
     timeouts: Timeouts,
 ) -> Result<aws_sdk_kms::Client, String> {
-    let cache_key = (region.to_string(), profile.to_string(), role.to_string());
+    let cache_key = (
+        region.to_string(),
+        profile.to_string(),
+        role.to_string(),
+        timeouts,
+    );
     if let Some(c) = cache().lock().ok().and_then(|m| m.get(&cache_key).cloned()) {
         return Ok(c);
     }
@@ -347,5 +352,71 @@ impl Unwrapper for KmsUnwrapper {
         };
         let timeouts = self.timeouts.unwrap_or_else(Timeouts::from_env);
         Some(k.decrypt(blob, timeouts).map_err(KeyError::Unwrap))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_base64_is_reported_without_a_call() {
+        let key = StoredKey::Kms {
+            arn: "arn:aws:kms:us-east-1:1:key/a".into(),
+            role: String::new(),
+            context: Vec::new(),
+            created_at: String::new(),
+            enc: "not base64!".into(),
+            aws_profile: String::new(),
+        };
+        let err = KmsUnwrapper::from_env()
+            .unwrap(&key)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("error base64-decoding encrypted data key"),
+            "{err}"
+        );
+        let age = StoredKey::Age {
+            recipient: "age1x".into(),
+            enc: String::new(),
+        };
+        assert!(KmsUnwrapper::from_env().unwrap(&age).is_none());
+    }
+
+    #[test]
+    fn bad_arn_fails_before_any_call() {
+        let key = KmsKey::from_arn("arn:aws:kms:nowhere", &[], "");
+        let err = key.wrap(&[1; 32]).unwrap_err().to_string();
+        assert!(
+            err.ends_with("no valid ARN found in 'arn:aws:kms:nowhere'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn error_chains_are_one_line() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("connection refused"));
+        assert_eq!(describe_error(&e), "dispatch failure: connection refused");
+    }
+
+    #[test]
+    fn default_timeouts_are_short() {
+        let t = Timeouts::default();
+        assert!(t.operation <= Duration::from_secs(10));
+        assert!(t.connect <= Duration::from_secs(2));
     }
 }
