@@ -476,3 +476,28 @@ fn profiles_like_the_reference() {
         );
     }
 }
+
+#[test]
+fn service_specific_endpoint_wins() {
+    let moto = moto();
+    let arn = &moto.create_keys("eu-north-1", 1)[0];
+    let d = Dir::new();
+    d.write("plain.yaml", PLAIN);
+    // The general endpoint is dead; AWS_ENDPOINT_URL_KMS points at the server.
+    let envs = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL_KMS", moto.url.as_str()),
+    ];
+    for (enc_bin, dec_bin) in [
+        (our_sops(), reference_sops()),
+        (reference_sops(), our_sops()),
+    ] {
+        let enc = ok(
+            run(&d, &enc_bin, &["-e", "--kms", arn, "plain.yaml"], &envs),
+            "encrypt through AWS_ENDPOINT_URL_KMS",
+        );
+        d.write("enc.yaml", &enc);
+        let dec = ok(run(&d, &dec_bin, &["-d", "enc.yaml"], &envs), "decrypt");
+        assert_eq!(show(&dec), PLAIN);
+    }
+}
