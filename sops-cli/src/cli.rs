@@ -118,9 +118,18 @@ pub struct CommonArgs {
     #[arg(short = 'p', long, env = "SOPS_PGP_FP", value_name = "FPS")]
     pub pgp: Option<String>,
 
-    /// Comma separated list of KMS ARNs (not supported yet).
+    /// Comma separated list of AWS KMS key ARNs (`ARN` or `ARN+ROLE_ARN`).
     #[arg(short = 'k', long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
     pub kms: Option<String>,
+
+    /// The AWS profile to use for the `--kms` keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+
+    /// Comma separated list of KMS encryption context key:value pairs (for `--kms` keys and
+    /// the `kms` list of a creation rule).
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
 
     /// Comma separated list of GCP KMS resource IDs (not supported yet).
     #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]

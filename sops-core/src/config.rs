@@ -18,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::exit_code;
 use crate::format::{Codec, FormatError};
 use crate::keys::age::AgeRecipient;
+use crate::keys::kms::KmsKey;
 use crate::keys::pgp::PgpRecipient;
 use crate::keys::{KeyError, Recipient};
 use crate::metadata::Selectors;
@@ -232,13 +233,12 @@ impl KeySpec {
                 s.clone()
             }
             KeySpec::Hckms(s) => s.clone(),
-            KeySpec::Kms { arn, role, .. } => {
-                if role.is_empty() {
-                    arn.clone()
-                } else {
-                    format!("{arn}+{role}")
-                }
-            }
+            KeySpec::Kms {
+                arn,
+                role,
+                context,
+                aws_profile,
+            } => crate::keys::kms::display_name(arn, role, context, aws_profile),
             KeySpec::AzureKv {
                 vault_url,
                 key,
@@ -265,6 +265,19 @@ impl KeySpec {
         match self {
             KeySpec::Age(r) => Ok(Box::new(AgeRecipient::parse(r)?)),
             KeySpec::Pgp(fp) => Ok(Box::new(PgpRecipient::new(fp))),
+            #[cfg(feature = "aws-kms")]
+            KeySpec::Kms {
+                arn,
+                role,
+                context,
+                aws_profile,
+            } => Ok(Box::new(crate::keys::kms::KmsKey {
+                arn: arn.clone(),
+                role: role.clone(),
+                context: crate::keys::kms::normalize_context(context),
+                aws_profile: aws_profile.clone(),
+            })),
+            #[cfg(not(feature = "aws-kms"))]
             KeySpec::Kms { .. } => Err(KeyError::Unsupported("AWS KMS")),
             KeySpec::GcpKms(_) => Err(KeyError::Unsupported("GCP KMS")),
             KeySpec::AzureKv { .. } => Err(KeyError::Unsupported("Azure Key Vault")),
@@ -531,6 +544,16 @@ impl Config {
     /// The creation rule for `file` (an absolute path, or the `--filename-override` name made
     /// absolute). `Ok(None)` when the config has no `creation_rules` at all.
     pub fn rule_for(&self, file: &Path) -> Result<Option<RuleConfig>, ConfigError> {
+        self.rule_for_with_context(file, &[])
+    }
+
+    /// Like [`Config::rule_for`], giving the rule's flat `kms` keys this encryption context
+    /// (`--encryption-context`), as sops does; `kms` entries of key groups keep their own.
+    pub fn rule_for_with_context(
+        &self,
+        file: &Path,
+        kms_context: &[(String, String)],
+    ) -> Result<Option<RuleConfig>, ConfigError> {
         let Some(rules) = &self.creation_rules else {
             return Ok(None);
         };
@@ -540,13 +563,13 @@ impl Config {
         let relative = file.strip_prefix(prefix.as_str()).unwrap_or(&file);
         for rule in rules {
             if rule.path_regex.is_empty() {
-                return rule.resolve().map(Some);
+                return rule.resolve_with_context(kms_context).map(Some);
             }
             // Go's RE2 shorthand classes are ASCII-only; translate them as the selectors do.
             let re = regex::Regex::new(&crate::crypt::go_regex(&rule.path_regex))
                 .map_err(|e| ConfigError::BadRegex(e.to_string()))?;
             if re.is_match(relative) {
-                return rule.resolve().map(Some);
+                return rule.resolve_with_context(kms_context).map(Some);
             }
         }
         Err(ConfigError::NoMatchingRule)
@@ -564,6 +587,14 @@ fn io_reason(e: &std::io::Error) -> String {
 impl CreationRule {
     /// The key groups, threshold and selectors this rule gives, checking its key lists.
     pub fn resolve(&self) -> Result<RuleConfig, ConfigError> {
+        self.resolve_with_context(&[])
+    }
+
+    /// Like [`CreationRule::resolve`], giving the flat `kms` keys this encryption context.
+    pub fn resolve_with_context(
+        &self,
+        kms_context: &[(String, String)],
+    ) -> Result<RuleConfig, ConfigError> {
         if self.selectors.count_set() > 1 {
             return Err(ConfigError::RuleSelectors);
         }
@@ -591,16 +622,13 @@ impl CreationRule {
             for fp in pgp_fingerprints(&field(&self.pgp, "pgp")?.join(",")) {
                 keys.push(KeySpec::Pgp(fp));
             }
-            for arn in split_list(&field(&self.kms, "kms")?.join(",")) {
-                let (arn, role) = match arn.find("+arn:aws:iam::") {
-                    Some(i) => (arn[..i].to_string(), arn[i + 1..].to_string()),
-                    None => (arn, String::new()),
-                };
+            let kms = field(&self.kms, "kms")?.join(",");
+            for k in KmsKey::parse_list(&kms, kms_context, &self.aws_profile) {
                 keys.push(KeySpec::Kms {
-                    arn,
-                    role,
-                    context: Vec::new(),
-                    aws_profile: self.aws_profile.clone(),
+                    arn: k.arn,
+                    role: k.role,
+                    context: k.context,
+                    aws_profile: k.aws_profile,
                 });
             }
             for id in split_list(&field(&self.gcp_kms, "gcpkms")?.join(",")) {
@@ -678,7 +706,7 @@ fn group_keys(
         out.push(KeySpec::Kms {
             arn: k.arn.clone(),
             role: k.role.clone(),
-            context: k.context.clone(),
+            context: crate::keys::kms::normalize_context(&k.context),
             aws_profile: k.aws_profile.clone(),
         });
     }
@@ -1125,10 +1153,15 @@ mod tests {
             vec![KeySpec::Pgp("FP1".into()), KeySpec::Age(AGE.into())]
         );
         assert_eq!(r.key_groups[1].len(), 2);
-        let Err(e) = recipients(&r.key_groups) else {
-            panic!("kms must be unsupported")
-        };
-        assert_eq!(e.to_string(), "AWS KMS keys are not supported yet");
+        #[cfg(not(feature = "aws-kms"))]
+        {
+            let Err(e) = recipients(&r.key_groups) else {
+                panic!("kms must be unsupported")
+            };
+            assert_eq!(e.to_string(), "AWS KMS keys are not supported yet");
+        }
+        #[cfg(feature = "aws-kms")]
+        assert_eq!(recipients(&r.key_groups).unwrap()[1].len(), 2);
     }
 
     #[test]

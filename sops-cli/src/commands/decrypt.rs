@@ -42,8 +42,15 @@ pub fn run(inv: &Invocation) -> Result<()> {
     })?;
     let identities = AgeIdentities::from_env();
     let gpg = GpgUnwrapper::from_env();
-    let sources: [&dyn Unwrapper; 2] = [&identities, &gpg];
-    let data_key = keys::recover_data_key_ordered(&file.metadata, &sources, &order)
+    #[cfg(feature = "aws-kms")]
+    let kms = sops_core::keys::kms::KmsUnwrapper::from_env();
+    let sources: &[&dyn Unwrapper] = &[
+        &identities,
+        &gpg,
+        #[cfg(feature = "aws-kms")]
+        &kms,
+    ];
+    let data_key = keys::recover_data_key_ordered(&file.metadata, sources, &order)
         .map_err(sops_core::Error::from)?;
     inv.log("Data key recovered successfully");
     let opts = DecryptOptions {

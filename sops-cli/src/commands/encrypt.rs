@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use sops_core::config::{self, KeySpec, RuleConfig};
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 use sops_core::metadata::Selectors;
 use sops_core::{file, EncryptOptions, EncryptedFile};
@@ -23,14 +24,15 @@ pub fn run(inv: &Invocation) -> Result<()> {
     }
     // As in sops, a config file with creation rules must have one for this file, even when
     // keys are given on the command line.
+    let kms_context = kms_context(inv)?;
     let rule = match &inv.config {
         Some(c) => c
-            .rule_for(&inv.rule_path)
+            .rule_for_with_context(&inv.rule_path, &kms_context)
             .map_err(|e| fail(e.exit_code(), e.to_string()))?,
         None => None,
     };
     let selectors = selectors(inv, rule.as_ref())?;
-    let groups = key_groups(inv, rule.as_ref())?;
+    let groups = key_groups(inv, rule.as_ref(), &kms_context)?;
     let shamir_threshold = match inv.args.shamir_secret_sharing_threshold {
         Some(n) if n != 0 => n,
         _ => rule.as_ref().map_or(0, |r| r.shamir_threshold),
@@ -87,7 +89,11 @@ fn split(list: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The key groups: one group of the keys given on the command line (or through their
 /// environment variables), else the rule's groups.
-fn key_groups(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Vec<Vec<KeySpec>>> {
+fn key_groups(
+    inv: &Invocation,
+    rule: Option<&RuleConfig>,
+    kms_context: &[(String, String)],
+) -> Result<Vec<Vec<KeySpec>>> {
     let a = &inv.args;
     let flags = [
         &a.kms,
@@ -109,16 +115,13 @@ fn key_groups(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Vec<Vec<Key
     // The order sops builds the group in from flags.
     let mut group = Vec::new();
     if let Some(list) = given(&a.kms) {
-        for arn in split(list) {
-            let (arn, role) = match arn.find("+arn:aws:iam::") {
-                Some(i) => (arn[..i].to_string(), arn[i + 1..].to_string()),
-                None => (arn, String::new()),
-            };
+        let profile = a.aws_profile.as_deref().unwrap_or("");
+        for k in KmsKey::parse_list(list, kms_context, profile) {
             group.push(KeySpec::Kms {
-                arn,
-                role,
-                context: Vec::new(),
-                aws_profile: String::new(),
+                arn: k.arn,
+                role: k.role,
+                context: k.context,
+                aws_profile: k.aws_profile,
             });
         }
     }
@@ -144,6 +147,16 @@ fn key_groups(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Vec<Vec<Key
         }
     }
     Ok(vec![group])
+}
+
+/// The `--encryption-context` pairs; a malformed value exits with code 6, as in sops.
+fn kms_context(inv: &Invocation) -> Result<Vec<(String, String)>> {
+    kms::parse_context(inv.args.encryption_context.as_deref().unwrap_or("")).map_err(|_| {
+        fail(
+            exit_code::ERROR_INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
+            "Invalid KMS encryption context format",
+        )
+    })
 }
 
 /// The partial-encryption selectors: each flag given wins, the rule fills in the others, and

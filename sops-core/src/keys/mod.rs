@@ -5,6 +5,7 @@
 //! from a stored entry). Key groups and Shamir splitting are written once, here, above them.
 
 pub mod age;
+pub mod kms;
 pub mod pgp;
 pub mod shamir;
 
@@ -69,7 +70,13 @@ pub fn key_name(key: &StoredKey) -> String {
     match key {
         StoredKey::Age { recipient, .. } => recipient.clone(),
         StoredKey::Pgp { fp, .. } => fp.clone(),
-        StoredKey::Kms { arn, .. } => arn.clone(),
+        StoredKey::Kms {
+            arn,
+            role,
+            context,
+            aws_profile,
+            ..
+        } => kms::display_name(arn, role, context, aws_profile),
         StoredKey::GcpKms { resource_id, .. } => resource_id.clone(),
         StoredKey::AzureKv {
             vault_url,
