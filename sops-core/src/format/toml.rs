@@ -1453,7 +1453,7 @@ fn group_thousands(i: i64) -> String {
         out.push('-');
     }
     for (n, c) in digits.chars().enumerate() {
-        if n > 0 && (digits.len() - n) % 3 == 0 {
+        if n > 0 && (digits.len() - n).is_multiple_of(3) {
             out.push('_');
         }
         out.push(c);
@@ -2100,7 +2100,7 @@ mod tests {
             xs[self.next() as usize % xs.len()]
         }
         fn chance(&mut self, n: u64) -> bool {
-            self.next() % n == 0
+            self.next().is_multiple_of(n)
         }
     }
 
