@@ -48,7 +48,9 @@ fn install_signal_cleanup() {
                     libc::kill(pid, libc::SIGTERM);
                 }
             }
-            if let Ok(slot) = temp_dir_slot().lock() {
+            // Held until exit: the main thread cannot be halfway through removing it.
+            let slot = temp_dir_slot().lock();
+            if let Ok(slot) = &slot {
                 if let Some(dir) = slot.as_ref() {
                     let _ = fs::remove_dir_all(dir);
                 }
@@ -117,10 +119,13 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Ok(mut slot) = temp_dir_slot().lock() {
+        // Removal happens under the lock, so a signal arriving meanwhile waits for it
+        // instead of exiting halfway through.
+        let guard = temp_dir_slot().lock();
+        let _ = fs::remove_dir_all(self.dir.path());
+        if let Ok(mut slot) = guard {
             *slot = None;
         }
-        let _ = fs::remove_dir_all(self.dir.path());
     }
 }
 

@@ -193,28 +193,59 @@ pub fn run_file(c: ExecFileCommand) -> Result<()> {
     let mut cmd = shell(&command, c.user.as_deref(), false, &[])?;
     if c.background {
         eprintln!("[SOPS]\t level=warning msg=\"exec-file's --background option is deprecated and will be removed in a future version of sops\"");
-        cmd.spawn()
+        let mut child = cmd
+            .spawn()
             .map_err(|e| fail(exit_code::ERROR_GENERIC, e.to_string()))?;
-        // The plaintext must outlive us for a background reader: as sops, the file goes away
-        // when we exit.
-        let _ = writer.map(|w| w.join());
+        // With a FIFO, wait until the command has read it (or has ended without reading);
+        // a temporary file goes away when we exit, as in sops.
+        if let Some(w) = writer {
+            loop {
+                if w.is_finished() {
+                    break;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    drain_fifo(&path, &w);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let _ = w.join();
+        }
         drop(cleanup);
         return Ok(());
     }
     let status = cmd.status();
     if let Some(w) = writer {
         if !w.is_finished() {
-            // Nobody read the FIFO: open it for reading ourselves to unblock the writer.
-            let _ = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&path);
+            // Nobody read the FIFO: read (and discard) it ourselves to unblock the writer.
+            drain_fifo(&path, &w);
         }
         let _ = w.join();
     }
     drop(cleanup);
     drop(dir);
     finish(status)
+}
+
+/// Opens the FIFO for reading without blocking and discards what the writer thread writes
+/// until it is done.
+fn drain_fifo(path: &Path, writer: &std::thread::JoinHandle<()>) {
+    use std::io::Read;
+    let Ok(mut reader) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return;
+    };
+    let mut buf = zeroize::Zeroizing::new([0u8; 8192]);
+    loop {
+        match reader.read(&mut buf[..]) {
+            Ok(n) if n > 0 => continue,
+            _ if writer.is_finished() => break,
+            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
 }
 
 fn make_fifo(path: &Path) -> Result<()> {
@@ -231,22 +262,30 @@ fn make_fifo(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The directory to remove when a signal arrives; removal happens under this lock.
+static EXEC_DIR: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
 /// Removes a directory when SIGINT, SIGTERM or SIGHUP arrives (then exits), and on drop.
 struct CleanupOnSignal {
     dir: PathBuf,
-    handle: Option<signal_hook::iterator::Handle>,
 }
 
 impl CleanupOnSignal {
     fn install(dir: PathBuf) -> CleanupOnSignal {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut handle = None;
+        if let Ok(mut slot) = EXEC_DIR.lock() {
+            *slot = Some(dir.clone());
+        }
         if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-            handle = Some(signals.handle());
-            let d = dir.clone();
             std::thread::spawn(move || {
                 if let Some(sig) = signals.forever().next() {
-                    let _ = fs::remove_dir_all(&d);
+                    // Held until exit, so the main thread is never halfway through.
+                    let slot = EXEC_DIR.lock();
+                    if let Ok(slot) = &slot {
+                        if let Some(d) = slot.as_ref() {
+                            let _ = fs::remove_dir_all(d);
+                        }
+                    }
                     std::process::exit(if sig == SIGINT {
                         exit_code::KEYBOARD_INTERRUPT
                     } else {
@@ -255,15 +294,16 @@ impl CleanupOnSignal {
                 }
             });
         }
-        CleanupOnSignal { dir, handle }
+        CleanupOnSignal { dir }
     }
 }
 
 impl Drop for CleanupOnSignal {
     fn drop(&mut self) {
+        let guard = EXEC_DIR.lock();
         let _ = fs::remove_dir_all(&self.dir);
-        if let Some(h) = self.handle.take() {
-            h.close();
+        if let Ok(mut slot) = guard {
+            *slot = None;
         }
     }
 }
