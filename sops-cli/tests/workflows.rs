@@ -746,6 +746,20 @@ fn exec_file_fifo_and_temp_file_leave_nothing() {
         ours(&dir, &["exec-file", "enc.yaml", "true"], &[]),
         "exec-file unread",
     );
+    // --background returns once the command has read the FIFO.
+    let copy = dir.path("copy.yaml");
+    let cmd = format!("cat {{}} > {}", copy.display());
+    ok(
+        ours(&dir, &["exec-file", "--background", "enc.yaml", &cmd], &[]),
+        "background",
+    );
+    for _ in 0..100 {
+        if copy.exists() && text(&dir, "copy.yaml") == PLAIN {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(text(&dir, "copy.yaml"), PLAIN);
     assert!(tmp_is_empty(&dir));
 }
 

@@ -429,6 +429,49 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_values_keep_their_ciphertext() {
+        use crate::format::Format;
+        use crate::keys::age::{AgeIdentities, AgeRecipient};
+        use crate::{file, DecryptOptions, EncryptOptions, EncryptedFile};
+        let recipient =
+            AgeRecipient::parse("age1zjgh38ennst33g7ntq5un7x6urrnvqpl6p7ulxjdhrynj708lgwsj8jrqx")
+                .unwrap();
+        let ids = AgeIdentities::from_text(
+            "AGE-SECRET-KEY-1CYZPQWE442GN9FNH3LDYNR0QATR7JS73EFZJLCLPH3GNUYEML84SPPNAJK",
+        )
+        .unwrap();
+        let docs = file::parse_plain(b"a: 1\nb: x\n# c\nl: [p, q]\n", Format::Yaml).unwrap();
+        let opts = EncryptOptions {
+            key_groups: vec![vec![Box::new(recipient)]],
+            ..Default::default()
+        };
+        let enc = EncryptedFile::encrypt(docs, &opts).unwrap();
+        let key = crate::keys::recover_data_key(&enc.metadata, &[&ids]).unwrap();
+        let mut dec = enc
+            .clone()
+            .decrypt_with_key_keeping_ivs(key.clone(), &DecryptOptions::default())
+            .unwrap();
+        assert_eq!(dec.iv_stash.len(), 5);
+        assert!(dec.set(
+            &crate::tree_path::parse(r#"["b"]"#).unwrap(),
+            Node::str("y")
+        ));
+        let again = dec.encrypt().unwrap();
+        let leaf = |f: &EncryptedFile, k: &str| f.documents[0].get(k).unwrap().clone();
+        assert_eq!(leaf(&enc, "a"), leaf(&again, "a"));
+        assert_eq!(leaf(&enc, "l"), leaf(&again, "l"));
+        assert_ne!(leaf(&enc, "b"), leaf(&again, "b"));
+        assert_eq!(enc.documents[0].items[2], again.documents[0].items[2]);
+        // Without kept IVs (plain decrypt), everything is new.
+        let dec = enc
+            .clone()
+            .decrypt_with_key(key, &DecryptOptions::default())
+            .unwrap();
+        let fresh = dec.encrypt().unwrap();
+        assert_ne!(leaf(&enc, "a"), leaf(&fresh, "a"));
+    }
+
+    #[test]
     fn unset_removes_or_reports() {
         let mut root = Map::new();
         let mut s = Seq::new();
