@@ -101,7 +101,7 @@ pub struct EditCommand {
     #[arg(short = 's', long)]
     pub show_master_keys: bool,
     /// The file to edit (created when it does not exist).
-    pub file: String,
+    pub file: Option<String>,
 }
 
 /// Master keys to add to the first key group or remove from every group, as sops's

@@ -269,8 +269,13 @@ fn set_errors_use_sops_codes() {
     assert_eq!(code(&out), 7);
     let out = ours(&dir, &["set", "enc.yaml", r#"["a"]"#], &[]);
     assert_eq!(code(&out), 100);
+    // Subcommands on a missing file: 2, as sops (the flag style says 100).
     let out = ours(&dir, &["set", "nope.yaml", r#"["a"]"#, "1"], &[]);
-    assert_eq!(code(&out), 100);
+    assert_eq!(code(&out), 2);
+    assert!(show(&out.stderr).contains("Error reading file: open nope.yaml: no such file"));
+    let out = ours(&dir, &["unset", "enc.yaml", r#"["db"]["user"]["x"]"#], &[]);
+    assert_eq!(code(&out), 1);
+    assert!(show(&out.stderr).contains("Unsupported type: string for item 'x'"));
     let out = run(
         &dir,
         &our_sops(),

@@ -21,9 +21,9 @@ pub enum UnsetError {
     /// The path names a key or index that is not there (`--idempotent` ignores this).
     #[error("{0}")]
     NotFound(String),
-    /// The path goes through a scalar.
-    #[error("Unsupported type: scalar for item '{0}'")]
-    NotAContainer(String),
+    /// The path goes through a scalar (its Go type name as sops prints it, and the step).
+    #[error("Unsupported type: {0} for item '{1}'")]
+    NotAContainer(&'static str, String),
 }
 
 /// Parses a JSON value as `sops set` takes it. Unlike sops 3.11 (which makes every number a
@@ -233,10 +233,20 @@ fn unset_node(node: &mut Node, steps: &[PathStep]) -> Result<(), UnsetError> {
                 SeqItem::Comment(_) => Err(not_found(first)),
             }
         }
-        Node::Scalar(_) => Err(UnsetError::NotAContainer(match first {
-            PathStep::Key(k) => k.clone(),
-            PathStep::Index(i) => i.to_string(),
-        })),
+        Node::Scalar(s) => Err(UnsetError::NotAContainer(
+            match s {
+                Scalar::Null => "<nil>",
+                Scalar::Bool(_) => "bool",
+                Scalar::Int(_) => "int",
+                Scalar::Float(_) => "float64",
+                Scalar::Str(_) | Scalar::Bytes(_) => "string",
+                Scalar::Time(_) => "time.Time",
+            },
+            match first {
+                PathStep::Key(k) => k.clone(),
+                PathStep::Index(i) => i.to_string(),
+            },
+        )),
     }
 }
 

@@ -84,8 +84,10 @@ fn finish(status: std::io::Result<ExitStatus>) -> Result<()> {
     if status.success() {
         return Ok(());
     }
-    let code = status.code().unwrap_or(255);
-    Err(fail(code, format!("{status}")))
+    match status.code() {
+        Some(code) => Err(fail(code, format!("exit status {code}"))),
+        None => Err(fail(255, format!("{status}"))),
+    }
 }
 
 /// `sops exec-env`.
@@ -96,7 +98,7 @@ pub fn run_env(c: ExecEnvCommand) -> Result<()> {
             "Error: The --same-process flag cannot be used with --background",
         ));
     }
-    let inv = Invocation::new(c.common, Some(c.file))?;
+    let inv = Invocation::new_maybe_missing(c.common, Some(c.file))?;
     let file = decrypt(&inv)?;
     let mut env = Vec::new();
     if let Some(doc) = file.documents.first() {
@@ -141,7 +143,7 @@ pub fn run_env(c: ExecEnvCommand) -> Result<()> {
 
 /// `sops exec-file`.
 pub fn run_file(c: ExecFileCommand) -> Result<()> {
-    let inv = Invocation::new(c.common, Some(c.file))?;
+    let inv = Invocation::new_maybe_missing(c.common, Some(c.file))?;
     let file = decrypt(&inv)?;
     let plain = zeroize::Zeroizing::new(
         file.to_bytes(inv.output_format, &inv.emit)

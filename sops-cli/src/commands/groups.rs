@@ -101,7 +101,7 @@ fn change(t: &GroupsFileArgs, f: impl FnOnce(&mut Vec<Vec<KeySpec>>) -> Result<(
         enable_local_keyservice: true,
         ..Default::default()
     };
-    let inv = Invocation::new(args, Some(t.file.clone()))?;
+    let inv = Invocation::new_maybe_missing(args, Some(t.file.clone()))?;
     let bytes = inv.read_input()?;
     let mut file = load::parse_encrypted(&bytes, inv.input_format, &inv.display_name)?;
     let key = load::recover_key(&file, inv.args.decryption_order.as_deref(), t.verbose)?;

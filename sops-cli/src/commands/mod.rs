@@ -30,11 +30,16 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Encrypt(c)) => encrypt::run(&Invocation::new(c.common, c.file)?),
         Some(Command::Decrypt(c)) => decrypt::run(&Invocation::new(c.common, c.file)?),
-        Some(Command::Filestatus(c)) => filestatus::run(&Invocation::new(c.common, c.file)?),
-        Some(Command::Edit(c)) => edit::run(c.common, c.file, c.show_master_keys),
-        Some(Command::Rotate(c)) => {
-            rotate::run(&Invocation::new(c.common, Some(c.file))?, &c.key_changes)
+        Some(Command::Filestatus(c)) => {
+            filestatus::run(&Invocation::new_maybe_missing(c.common, c.file)?)
         }
+        Some(Command::Edit(c)) => {
+            edit::run(c.common, c.file.unwrap_or_default(), c.show_master_keys)
+        }
+        Some(Command::Rotate(c)) => rotate::run(
+            &Invocation::new_maybe_missing(c.common, Some(c.file))?,
+            &c.key_changes,
+        ),
         Some(Command::Set(c)) => set::run_set(c),
         Some(Command::Unset(c)) => set::run_unset(c),
         Some(Command::Updatekeys(c)) => updatekeys::run(c),
@@ -184,9 +189,13 @@ impl Invocation {
         match &self.input {
             Some(path) => {
                 bytes = std::fs::read(path).map_err(|e| {
+                    let reason = match e.kind() {
+                        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                        _ => e.to_string(),
+                    };
                     fail(
                         exit_code::COULD_NOT_READ_INPUT_FILE,
-                        format!("Error reading file {}: {e}", path.display()),
+                        format!("Error reading file: open {}: {reason}", path.display()),
                     )
                 })?;
             }

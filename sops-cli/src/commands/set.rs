@@ -67,7 +67,7 @@ pub fn run_set(c: SetCommand) -> Result<()> {
             value.to_string()
         }
     };
-    let inv = Invocation::new(c.common, Some(c.file))?;
+    let inv = Invocation::new_maybe_missing(c.common, Some(c.file))?;
     let steps = parse_path(&c.path, "set")?;
     let value = parse_value(&value_text)?;
     apply_set(&inv, &steps, value, c.idempotent)
@@ -103,7 +103,7 @@ pub fn run_legacy_set(inv: &Invocation, arg: &str) -> Result<()> {
 
 /// `sops unset`.
 pub fn run_unset(c: UnsetCommand) -> Result<()> {
-    let inv = Invocation::new(c.common, Some(c.file))?;
+    let inv = Invocation::new_maybe_missing(c.common, Some(c.file))?;
     let steps = parse_path(&c.path, "unset")?;
     let mut file = load::open(&inv)?;
     match file.unset(&steps) {

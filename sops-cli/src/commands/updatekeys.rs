@@ -77,12 +77,10 @@ fn confirm() -> Result<bool> {
 }
 
 fn update_one(c: &UpdatekeysCommand, name: &str) -> Result<()> {
-    let inv = Invocation::new(c.common.clone(), Some(name.to_string()))?;
+    let inv = Invocation::new_maybe_missing(c.common.clone(), Some(name.to_string()))?;
     let Some(config) = inv.config.as_ref() else {
-        return Err(fail(
-            exit_code::CONFIG_FILE_NOT_FOUND,
-            "config file not found",
-        ));
+        // sops exits 1 here (not 61).
+        return Err(fail(exit_code::ERROR_GENERIC, "config file not found"));
     };
     eprintln!("Syncing keys for file {}", inv.rule_path.display());
     let bytes = inv.read_input()?;
