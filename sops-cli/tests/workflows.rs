@@ -1039,3 +1039,102 @@ fn helm_secrets_command_lines() {
     );
     assert!(tmp_is_empty(&dir));
 }
+
+/// With a terminal on stdin (given by util-linux `script`), invalid content is reported and
+/// the editor opens again after Enter.
+#[test]
+fn edit_invalid_content_with_terminal_reopens_the_editor() {
+    let dir = setup();
+    let marker = dir.path("ran");
+    let ed = editor(
+        &dir,
+        "twice.sh",
+        &format!(
+            r#"if [ ! -f {m} ]; then touch {m}; echo "a: [" > "$1"; else sed -i 's/^a: \[$/fixed: yes/' "$1"; fi"#,
+            m = marker.display()
+        ),
+    );
+    let cmdline = format!("{} edit enc.yaml", our_sops().display());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .current_dir(dir.dir.path())
+        .env("SOPS_AGE_KEY_FILE", testdata("age-key.txt"))
+        .env("EDITOR", &ed)
+        .env("TMPDIR", dir.path("tmp"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is needed for this test");
+    let mut stdin = child.stdin.take().unwrap();
+    // Wait for the prompt's editor run, then press Enter.
+    for _ in 0..200 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    use std::io::Write;
+    stdin.write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let shown = show(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", show(&out.stderr));
+    assert!(
+        shown.contains("Press Enter to return to the editor"),
+        "{shown}"
+    );
+    assert_eq!(
+        reference_decrypt(&dir, "enc.yaml", "key1.txt"),
+        "fixed: \"yes\"\n"
+    );
+    assert!(tmp_is_empty(&dir));
+}
+
+#[test]
+fn exec_env_same_process_and_user() {
+    let dir = setup();
+    dir.write("p.env", "X=from-file\n");
+    let enc = dir.ok(&reference_sops(), &["-e", "--age", RECIPIENT, "p.env"]);
+    dir.write("e.env", &enc);
+    let out = ok(
+        ours(
+            &dir,
+            &["exec-env", "--same-process", "e.env", "echo $X"],
+            &[],
+        ),
+        "--same-process",
+    );
+    assert_eq!(show(&out), "from-file\n");
+    let out = ours(
+        &dir,
+        &[
+            "exec-env",
+            "--same-process",
+            "--background",
+            "e.env",
+            "true",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 8);
+    let root = Command::new("id").arg("-u").output().unwrap();
+    if show(&root.stdout).trim() == "0" {
+        let out = ok(
+            ours(
+                &dir,
+                &["exec-env", "--user", "nobody", "e.env", "id -un; echo $X"],
+                &[],
+            ),
+            "--user",
+        );
+        assert_eq!(show(&out), "nobody\nfrom-file\n");
+    }
+    let out = ours(
+        &dir,
+        &["exec-env", "--user", "no-such-user-here", "e.env", "true"],
+        &[],
+    );
+    assert_eq!(code(&out), 1);
+}
