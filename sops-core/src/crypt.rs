@@ -639,6 +639,7 @@ pub fn decrypt_documents_keeping_ivs(
         })
         .collect();
     decrypt_jobs(&mut jobs, key)?;
+    stash.reserve(ivs.iter().filter(|iv| iv.is_some()).count());
     for (job, iv) in jobs.iter().zip(ivs) {
         let Some(iv) = iv else { continue };
         match &job.slot {
@@ -653,6 +654,7 @@ pub fn decrypt_documents_keeping_ivs(
             }
         }
     }
+    stash.sort();
     Ok(hash_jobs(&jobs, sel))
 }
 

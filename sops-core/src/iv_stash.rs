@@ -9,17 +9,19 @@
 //! The stash maps a SHA-256 digest of (additional data, type tag, plaintext) to the IV: the
 //! plaintext itself is never kept, and everything kept is zeroized on drop.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::cipher::IV_LEN;
 
 /// IVs of the values of a decrypted file, by digest of (path, type, plaintext).
+///
+/// Entries are `digest || iv` in one flat vector (so all of it can be zeroized in place),
+/// sorted once filled for binary search.
 #[derive(Default, Clone)]
 pub struct IvStash {
-    ivs: HashMap<[u8; 32], [u8; IV_LEN]>,
+    entries: Vec<[u8; 32 + IV_LEN]>,
+    sorted: bool,
 }
 
 impl IvStash {
@@ -40,36 +42,62 @@ impl IvStash {
     }
 
     /// Records that `plaintext` of type `type_tag` at path `aad` was encrypted with `iv`.
+    /// Call [`IvStash::sort`] after the last insertion for fast lookups.
     pub fn insert(&mut self, aad: &str, type_tag: &str, plaintext: &[u8], iv: [u8; IV_LEN]) {
-        self.ivs.insert(Self::digest(aad, type_tag, plaintext), iv);
+        let mut entry = [0u8; 32 + IV_LEN];
+        entry[..32].copy_from_slice(&Self::digest(aad, type_tag, plaintext));
+        entry[32..].copy_from_slice(&iv);
+        self.entries.push(entry);
+        self.sorted = false;
+    }
+
+    /// Makes room for `n` more values up front, so no copy of the entries is left behind in
+    /// freed memory when the vector grows.
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve_exact(n);
+    }
+
+    /// Sorts the entries so lookups are binary searches.
+    pub fn sort(&mut self) {
+        self.entries.sort_unstable_by(|a, b| a[..32].cmp(&b[..32]));
+        self.sorted = true;
     }
 
     /// The IV to re-use for `plaintext` of type `type_tag` at path `aad`, if it is unchanged.
     pub fn get(&self, aad: &str, type_tag: &str, plaintext: &[u8]) -> Option<[u8; IV_LEN]> {
-        if self.ivs.is_empty() {
+        if self.entries.is_empty() {
             return None;
         }
-        self.ivs
-            .get(&Self::digest(aad, type_tag, plaintext))
-            .copied()
+        let d = Self::digest(aad, type_tag, plaintext);
+        let found = if self.sorted {
+            self.entries
+                .binary_search_by(|e| e[..32].cmp(&d[..]))
+                .ok()
+                .map(|i| &self.entries[i])
+        } else {
+            self.entries.iter().find(|e| e[..32] == d[..])
+        };
+        found.map(|e| {
+            let mut iv = [0u8; IV_LEN];
+            iv.copy_from_slice(&e[32..]);
+            iv
+        })
     }
 
     /// How many values are recorded.
     pub fn len(&self) -> usize {
-        self.ivs.len()
+        self.entries.len()
     }
 
     /// True when nothing is recorded.
     pub fn is_empty(&self) -> bool {
-        self.ivs.is_empty()
+        self.entries.is_empty()
     }
 
-    /// Forgets every IV (zeroizing them), so the next encryption draws fresh ones.
+    /// Forgets every IV (zeroizing them in place), so the next encryption draws fresh ones.
     pub fn clear(&mut self) {
-        for (mut k, mut v) in self.ivs.drain() {
-            k.zeroize();
-            v.zeroize();
-        }
+        self.entries.zeroize();
+        self.sorted = false;
     }
 }
 
@@ -81,7 +109,7 @@ impl Drop for IvStash {
 
 impl std::fmt::Debug for IvStash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IvStash({} values)", self.ivs.len())
+        write!(f, "IvStash({} values)", self.entries.len())
     }
 }
 
@@ -104,6 +132,10 @@ mod tests {
     fn keyed_by_path_type_and_plaintext() {
         let mut s = IvStash::new();
         s.insert("a:", "str", b"x", [1; 32]);
+        s.insert("c:", "str", b"x", [2; 32]);
+        assert_eq!(s.get("c:", "str", b"x"), Some([2; 32]));
+        s.sort();
+        assert_eq!(s.get("c:", "str", b"x"), Some([2; 32]));
         assert_eq!(s.get("a:", "str", b"x"), Some([1; 32]));
         assert_eq!(s.get("b:", "str", b"x"), None);
         assert_eq!(s.get("a:", "int", b"x"), None);
