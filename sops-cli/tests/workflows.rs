@@ -487,6 +487,42 @@ fn edit_show_master_keys_shows_metadata() {
 }
 
 #[test]
+fn ctrl_c_during_edit_belongs_to_the_editor() {
+    let dir = setup();
+    let ed = editor(
+        &dir,
+        "trap.sh",
+        r#"trap 'echo got-int > "$PWD/int"' INT; echo go > "$PWD/started"; sleep 1; sed -i 's/token: abc/token: kept/' "$1""#,
+    );
+    let child = Command::new(our_sops())
+        .args(["edit", "enc.yaml"])
+        .current_dir(dir.dir.path())
+        .env("SOPS_AGE_KEY_FILE", testdata("age-key.txt"))
+        .env("EDITOR", &ed)
+        .env("TMPDIR", dir.path("tmp"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if dir.path("started").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let plain = reference_decrypt(&dir, "enc.yaml", "key1.txt");
+    assert!(plain.contains("token: kept"), "{plain}");
+    assert!(tmp_is_empty(&dir));
+}
+
+#[test]
 fn signal_during_edit_removes_the_plaintext() {
     for (sig, expected) in [(libc_sigterm(), 143), (1, 129)] {
         let dir = setup();

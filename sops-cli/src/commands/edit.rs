@@ -33,15 +33,20 @@ fn temp_dir_slot() -> &'static Mutex<Option<PathBuf>> {
     TEMP_DIR.get_or_init(|| Mutex::new(None))
 }
 
-/// Removes the temporary directory and exits when SIGINT, SIGTERM or SIGHUP arrives.
+/// Removes the temporary directory and exits when SIGTERM or SIGHUP arrives, or SIGINT
+/// while the editor is not running (while it runs, Ctrl+C belongs to the editor).
 fn install_signal_cleanup() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
     };
     std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
+        for sig in signals.forever() {
             let pid = EDITOR_PID.load(Ordering::SeqCst);
+            if sig == SIGINT && pid > 0 {
+                // Ctrl+C reaches the editor too (vim uses it); it is the editor's to handle.
+                continue;
+            }
             if pid > 0 {
                 // SAFETY: kill(2) with a pid we spawned and a valid signal number.
                 unsafe {
