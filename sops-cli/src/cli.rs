@@ -86,9 +86,13 @@ pub enum Command {
     Groups(GroupsCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(CompletionCommand),
-    /// Print the man page (roff), generated from this command line definition.
+    /// Print the man page (roff), generated from this command line definition; with a
+    /// directory, write every page (`sops.1`, `sops-edit.1`, ...) there.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Where to write the pages.
+        dir: Option<String>,
+    },
 }
 
 /// `sops edit`.

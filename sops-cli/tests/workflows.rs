@@ -902,20 +902,52 @@ fn completion_scripts() {
 }
 
 #[test]
-fn man_page_is_up_to_date() {
+fn man_pages_are_up_to_date() {
     let dir = Dir::new();
     std::fs::create_dir(dir.path("tmp")).unwrap();
-    let generated = ok(ours(&dir, &["man"], &[]), "man");
-    let committed = repo().join("docs/sops.1");
+    let main_page = ok(ours(&dir, &["man"], &[]), "man");
+    ok(ours(&dir, &["man", "pages"], &[]), "man pages");
+    let committed = repo().join("docs/man");
+    let list = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .map(|r| {
+                r.map(|e| {
+                    let e = e.unwrap();
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let generated = list(&dir.path("pages"));
+    let main = generated
+        .iter()
+        .find(|(n, _)| n == "sops.1")
+        .expect("sops.1");
+    assert_eq!(show(&main.1), show(&main_page));
+    assert!(generated.iter().any(|(n, _)| n == "sops-updatekeys.1"));
+    assert!(generated.iter().any(|(n, _)| n == "sops-groups-add.1"));
     if std::env::var_os("UPDATE_MAN").is_some() {
-        std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
-        std::fs::write(&committed, &generated).unwrap();
+        let _ = std::fs::remove_dir_all(&committed);
+        std::fs::create_dir_all(&committed).unwrap();
+        for (name, bytes) in &generated {
+            std::fs::write(committed.join(name), bytes).unwrap();
+        }
     }
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(
-        show(&std::fs::read(&committed).unwrap_or_default()),
-        show(&generated),
-        "docs/sops.1 is stale: run UPDATE_MAN=1 cargo test -p sops-cli --test workflows man_page"
+        names(&list(&committed)),
+        names(&generated),
+        "run UPDATE_MAN=1 cargo test -p sops-cli --test workflows man_pages"
     );
+    for ((name, a), (_, b)) in list(&committed).iter().zip(&generated) {
+        assert_eq!(show(a), show(b), "docs/man/{name} is stale: run UPDATE_MAN=1 cargo test -p sops-cli --test workflows man_pages");
+    }
 }
 
 // ---------------------------------------------------------------- helm-secrets

@@ -47,7 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::ExecFile(c)) => exec::run_file(c),
         Some(Command::Groups(c)) => groups::run(c),
         Some(Command::Completion(c)) => completion::run_completion(c.shell),
-        Some(Command::Man) => completion::run_man(),
+        Some(Command::Man { dir }) => completion::run_man(dir.as_deref()),
         None => {
             let actions = [cli.encrypt, cli.decrypt, cli.rotate]
                 .iter()
