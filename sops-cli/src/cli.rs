@@ -25,9 +25,21 @@ pub struct Cli {
     #[arg(short = 'e', long)]
     pub encrypt: bool,
 
-    /// Generate a new data encryption key and re-encrypt all values with it (not yet supported).
+    /// Generate a new data encryption key and re-encrypt all values with it.
     #[arg(short = 'r', long)]
     pub rotate: bool,
+
+    /// Display master encryption keys in the file during editing.
+    #[arg(short = 's', long)]
+    pub show_master_keys: bool,
+
+    /// Set a specific key or branch in the input document: `'["key"][0] JSON-VALUE'`.
+    #[arg(long, value_name = "PATH_AND_VALUE")]
+    pub set: Option<String>,
+
+    /// Master keys to add or remove (with `-r`).
+    #[command(flatten)]
+    pub key_changes: KeyChangeArgs,
 
     /// Flags shared by every action.
     #[command(flatten)]
@@ -47,6 +59,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// Encrypt a file, and output the results to stdout.
     Encrypt(FileCommand),
@@ -54,6 +67,293 @@ pub enum Command {
     Decrypt(FileCommand),
     /// Check the status of the file, returning encrypted status.
     Filestatus(FileCommand),
+    /// Edit an encrypted file (or create a new one) in $SOPS_EDITOR / $EDITOR.
+    Edit(EditCommand),
+    /// Generate a new data key and re-encrypt every value; optionally add or remove keys.
+    Rotate(RotateCommand),
+    /// Set a specific key or branch in an encrypted file, keeping every other ciphertext.
+    Set(SetCommand),
+    /// Remove a specific key or branch from an encrypted file.
+    Unset(UnsetCommand),
+    /// Make a file's master keys match its `.sops.yaml` creation rule.
+    Updatekeys(UpdatekeysCommand),
+    /// Run a command with the decrypted top-level values as environment variables.
+    ExecEnv(ExecEnvCommand),
+    /// Run a command with the decrypted file at a temporary path (`{}` in the command).
+    ExecFile(ExecFileCommand),
+    /// Add or delete key groups of an encrypted file.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(CompletionCommand),
+    /// Print the man page (roff), generated from this command line definition; with a
+    /// directory, write every page (`sops.1`, `sops-edit.1`, ...) there.
+    #[command(hide = true)]
+    Man {
+        /// Where to write the pages.
+        dir: Option<String>,
+    },
+}
+
+/// `sops edit`.
+#[derive(Debug, Args)]
+pub struct EditCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Display master encryption keys in the file during editing.
+    #[arg(short = 's', long)]
+    pub show_master_keys: bool,
+    /// The file to edit (created when it does not exist).
+    pub file: Option<String>,
+}
+
+/// Master keys to add to the first key group or remove from every group, as sops's
+/// `--add-*` / `--rm-*` flags (comma separated lists).
+#[derive(Debug, Args, Default, Clone)]
+pub struct KeyChangeArgs {
+    /// Add the comma separated age recipients.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Option<String>,
+    /// Remove the comma separated age recipients.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Option<String>,
+    /// Add the comma separated PGP fingerprints.
+    #[arg(long, value_name = "FPS")]
+    pub add_pgp: Option<String>,
+    /// Remove the comma separated PGP fingerprints.
+    #[arg(long, value_name = "FPS")]
+    pub rm_pgp: Option<String>,
+    /// Add the comma separated AWS KMS ARNs (not supported yet).
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Option<String>,
+    /// Remove the comma separated AWS KMS ARNs.
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Option<String>,
+    /// Add the comma separated GCP KMS resource IDs (not supported yet).
+    #[arg(long, value_name = "IDS")]
+    pub add_gcp_kms: Option<String>,
+    /// Remove the comma separated GCP KMS resource IDs.
+    #[arg(long, value_name = "IDS")]
+    pub rm_gcp_kms: Option<String>,
+    /// Add the comma separated Azure Key Vault key URLs (not supported yet).
+    #[arg(long, value_name = "URLS")]
+    pub add_azure_kv: Option<String>,
+    /// Remove the comma separated Azure Key Vault key URLs.
+    #[arg(long, value_name = "URLS")]
+    pub rm_azure_kv: Option<String>,
+    /// Add the comma separated Vault transit URIs (not supported yet).
+    #[arg(long, value_name = "URIS")]
+    pub add_hc_vault_transit: Option<String>,
+    /// Remove the comma separated Vault transit URIs.
+    #[arg(long, value_name = "URIS")]
+    pub rm_hc_vault_transit: Option<String>,
+    /// Add the comma separated HuaweiCloud KMS key IDs (not supported yet).
+    #[arg(long, value_name = "IDS")]
+    pub add_hckms: Option<String>,
+    /// Remove the comma separated HuaweiCloud KMS key IDs.
+    #[arg(long, value_name = "IDS")]
+    pub rm_hckms: Option<String>,
+}
+
+/// `sops rotate`.
+#[derive(Debug, Args)]
+pub struct RotateCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Master keys to add or remove.
+    #[command(flatten)]
+    pub key_changes: KeyChangeArgs,
+    /// The file to rotate.
+    pub file: String,
+}
+
+/// `sops set`.
+#[derive(Debug, Args)]
+pub struct SetCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Treat VALUE as a file to read the value from (keeps secrets out of process listings).
+    #[arg(long, conflicts_with = "value_stdin")]
+    pub value_file: bool,
+    /// Read the value from stdin (then VALUE is omitted).
+    #[arg(long)]
+    pub value_stdin: bool,
+    /// Do nothing if the path already has the given value.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// The encrypted file.
+    pub file: String,
+    /// The tree path, e.g. `["db"]["password"]`.
+    pub path: String,
+    /// The JSON value (`"text"`, `5`, `{"a":true}`), or a file name with --value-file.
+    pub value: Option<String>,
+}
+
+/// `sops unset`.
+#[derive(Debug, Args)]
+pub struct UnsetCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Do nothing if the path does not exist.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// The encrypted file.
+    pub file: String,
+    /// The tree path, e.g. `["db"]["password"]`.
+    pub path: String,
+}
+
+/// `sops updatekeys`.
+#[derive(Debug, Args)]
+pub struct UpdatekeysCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Pre-approve all changes and run non-interactively.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// The encrypted files.
+    #[arg(required = true)]
+    pub files: Vec<String>,
+}
+
+/// `sops exec-env`.
+#[derive(Debug, Args)]
+pub struct ExecEnvCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Background the process and don't wait for it to complete (discouraged).
+    #[arg(long)]
+    pub background: bool,
+    /// Insert only the decrypted values into the environment, without the current one.
+    #[arg(long)]
+    pub pristine: bool,
+    /// The user to run the command as.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Run the command in the current process instead of in a child process.
+    #[arg(long)]
+    pub same_process: bool,
+    /// The encrypted file.
+    pub file: String,
+    /// The command, run by `/bin/sh -c`.
+    pub command: String,
+}
+
+/// `sops exec-file`.
+#[derive(Debug, Args)]
+pub struct ExecFileCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Background the process and don't wait for it to complete (discouraged).
+    #[arg(long)]
+    pub background: bool,
+    /// Use a private temporary file instead of a FIFO.
+    #[arg(long)]
+    pub no_fifo: bool,
+    /// The user to run the command as.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The file name of the temporary file or FIFO.
+    #[arg(long, value_name = "NAME", default_value = "tmp-file")]
+    pub filename: String,
+    /// The encrypted file.
+    pub file: String,
+    /// The command, run by `/bin/sh -c`; `{}` is replaced by the decrypted file's path.
+    pub command: String,
+}
+
+/// `sops groups add|delete`.
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// Add a new key group to a SOPS file.
+    Add(GroupsAddCommand),
+    /// Delete a key group from a SOPS file.
+    Delete(GroupsDeleteCommand),
+}
+
+/// Flags of `sops groups` subcommands that say which file and how to write it.
+#[derive(Debug, Args, Clone)]
+pub struct GroupsFileArgs {
+    /// The file to change.
+    #[arg(short = 'f', long)]
+    pub file: String,
+    /// Write output back to the same file instead of stdout.
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+    /// The number of key groups required to retrieve the data key with Shamir.
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+    /// Input file type (default: from the extension).
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Output file type (default: the input type).
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Order in which key types are tried when decrypting.
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "ORDER")]
+    pub decryption_order: Option<String>,
+    /// Enable verbose logging output.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `sops groups add`.
+#[derive(Debug, Args)]
+pub struct GroupsAddCommand {
+    /// Which file, and where the output goes.
+    #[command(flatten)]
+    pub target: GroupsFileArgs,
+    /// A PGP fingerprint of the new group (repeatable).
+    #[arg(long)]
+    pub pgp: Vec<String>,
+    /// An age recipient of the new group (repeatable).
+    #[arg(long)]
+    pub age: Vec<String>,
+    /// An AWS KMS ARN of the new group (not supported yet).
+    #[arg(long)]
+    pub kms: Vec<String>,
+    /// The AWS profile for KMS (accepted for compatibility).
+    #[arg(long)]
+    pub aws_profile: Option<String>,
+    /// KMS encryption context (accepted for compatibility).
+    #[arg(long)]
+    pub encryption_context: Option<String>,
+    /// A GCP KMS resource id of the new group (not supported yet).
+    #[arg(long)]
+    pub gcp_kms: Vec<String>,
+    /// An Azure Key Vault key URL of the new group (not supported yet).
+    #[arg(long)]
+    pub azure_kv: Vec<String>,
+    /// A Vault transit key URI of the new group (not supported yet).
+    #[arg(long)]
+    pub hc_vault_transit: Vec<String>,
+    /// Positional arguments are refused, as in sops.
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+/// `sops groups delete`.
+#[derive(Debug, Args)]
+pub struct GroupsDeleteCommand {
+    /// Which file, and where the output goes.
+    #[command(flatten)]
+    pub target: GroupsFileArgs,
+    /// The index of the group to delete (0 is the first).
+    pub index: Vec<String>,
+}
+
+/// `sops completion`.
+#[derive(Debug, Args)]
+pub struct CompletionCommand {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of a subcommand working on one file.

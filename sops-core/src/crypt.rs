@@ -10,6 +10,7 @@ use regex::Regex;
 use sha2::{Digest, Sha512};
 
 use crate::cipher::{self, CipherError, DataKey, EncryptedValue, ValueCipher};
+use crate::iv_stash::{stored_iv, IvStash};
 use crate::metadata::Selectors;
 use crate::tree::{Comment, Document, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
@@ -467,6 +468,18 @@ pub fn encrypt_documents(
     key: &DataKey,
     sel: &Selection,
 ) -> Result<String, CryptError> {
+    encrypt_documents_with_ivs(docs, key, sel, None)
+}
+
+/// Like [`encrypt_documents`], re-using the IV recorded in `stash` for every value and
+/// comment whose path and plaintext did not change, so its ciphertext stays identical.
+pub fn encrypt_documents_with_ivs(
+    docs: &mut [Document],
+    key: &DataKey,
+    sel: &Selection,
+    stash: Option<&IvStash>,
+) -> Result<String, CryptError> {
+    let stash = stash.filter(|s| !s.is_empty());
     let mut jobs = collect_jobs(docs, sel)?;
     let mac = hash_jobs(&jobs, sel);
     let vc = key.value_cipher();
@@ -476,7 +489,9 @@ pub fn encrypt_documents(
         }
         if let Some(s) = job.slot.scalar_mut() {
             if !s.is_empty() {
-                let text = vc.encrypt(&s.plaintext_bytes(), job.aad.as_bytes(), s.type_tag(), None);
+                let plain = s.plaintext_bytes();
+                let iv = stash.and_then(|st| st.get(&job.aad, s.type_tag(), &plain));
+                let text = vc.encrypt(&plain, job.aad.as_bytes(), s.type_tag(), iv.as_ref());
                 *s = Scalar::Str(text);
             }
             return Ok(());
@@ -485,7 +500,13 @@ pub fn encrypt_documents(
             Slot::Value(_) | Slot::SeqValue(_) => {}
             Slot::Comment(c) => {
                 if !c.text.is_empty() {
-                    c.text = vc.encrypt(c.text.as_bytes(), job.aad.as_bytes(), "comment", None);
+                    let iv = stash.and_then(|st| st.get(&job.aad, "comment", c.text.as_bytes()));
+                    c.text = vc.encrypt(
+                        c.text.as_bytes(),
+                        job.aad.as_bytes(),
+                        "comment",
+                        iv.as_ref(),
+                    );
                     if let Some(r) = &sel.unencrypted_comment_regex {
                         if r.is_match(&c.text) {
                             return Err(CryptError::CommentMatchesRegex(job.aad.clone()));
@@ -591,8 +612,54 @@ pub fn decrypt_documents(
     sel: &Selection,
 ) -> Result<String, CryptError> {
     let mut jobs = collect_jobs(docs, sel)?;
+    decrypt_jobs(&mut jobs, key)?;
+    Ok(hash_jobs(&jobs, sel))
+}
+
+/// Like [`decrypt_documents`], also recording the IV of every decrypted value and comment
+/// in `stash`, for [`encrypt_documents_with_ivs`] after an edit.
+pub fn decrypt_documents_keeping_ivs(
+    docs: &mut [Document],
+    key: &DataKey,
+    sel: &Selection,
+    stash: &mut IvStash,
+) -> Result<String, CryptError> {
+    let mut jobs = collect_jobs(docs, sel)?;
+    let ivs: Vec<Option<[u8; cipher::IV_LEN]>> = jobs
+        .iter()
+        .map(|job| {
+            if !job.encrypted {
+                return None;
+            }
+            match &job.slot {
+                Slot::Comment(c) => stored_iv(&c.text),
+                slot => slot.scalar().and_then(Scalar::as_str).and_then(stored_iv),
+            }
+        })
+        .collect();
+    decrypt_jobs(&mut jobs, key)?;
+    stash.reserve(ivs.iter().filter(|iv| iv.is_some()).count());
+    for (job, iv) in jobs.iter().zip(ivs) {
+        let Some(iv) = iv else { continue };
+        match &job.slot {
+            Slot::Comment(c) => stash.insert(&job.aad, "comment", c.text.as_bytes(), iv),
+            Slot::SeqValue(SeqItem::Comment(c)) => {
+                stash.insert(&job.aad, "comment", c.text.as_bytes(), iv)
+            }
+            slot => {
+                if let Some(s) = slot.scalar() {
+                    stash.insert(&job.aad, s.type_tag(), &s.plaintext_bytes(), iv);
+                }
+            }
+        }
+    }
+    stash.sort();
+    Ok(hash_jobs(&jobs, sel))
+}
+
+fn decrypt_jobs(jobs: &mut [Job<'_>], key: &DataKey) -> Result<(), CryptError> {
     let vc = key.value_cipher();
-    for_each_job(&mut jobs, |job| {
+    for_each_job(jobs, |job| {
         if !job.encrypted {
             return Ok(());
         }
@@ -643,8 +710,7 @@ pub fn decrypt_documents(
             }
         }
         Ok(())
-    })?;
-    Ok(hash_jobs(&jobs, sel))
+    })
 }
 
 /// True if a comment has the shape of an encrypted value, even with a damaged prefix: such a

@@ -6,6 +6,7 @@ use crate::cipher::DataKey;
 use crate::crypt::{self, Selection};
 use crate::error::Error;
 use crate::format::{EmitOptions, Format, MetadataLayout};
+use crate::iv_stash::IvStash;
 use crate::keys::{self, Recipient, Unwrapper};
 use crate::metadata::{self, Metadata, MetadataError, Selectors, SOPS_KEY};
 use crate::timestamp;
@@ -29,6 +30,10 @@ pub struct DecryptedFile {
     pub metadata: Metadata,
     /// The data key.
     pub data_key: DataKey,
+    /// The IVs of the values as they were decrypted (filled by
+    /// [`EncryptedFile::decrypt_with_key_keeping_ivs`]): [`DecryptedFile::encrypt`] re-uses
+    /// them for unchanged values so their ciphertext stays the same.
+    pub iv_stash: IvStash,
 }
 
 /// Options for decryption.
@@ -149,12 +154,36 @@ impl EncryptedFile {
         data_key: DataKey,
         opts: &DecryptOptions,
     ) -> Result<DecryptedFile, Error> {
+        self.decrypt_inner(data_key, opts, false)
+    }
+
+    /// Like [`EncryptedFile::decrypt_with_key`], also remembering each value's IV so that
+    /// re-encrypting after an edit keeps the ciphertext of unchanged values (as sops does).
+    pub fn decrypt_with_key_keeping_ivs(
+        self,
+        data_key: DataKey,
+        opts: &DecryptOptions,
+    ) -> Result<DecryptedFile, Error> {
+        self.decrypt_inner(data_key, opts, true)
+    }
+
+    fn decrypt_inner(
+        self,
+        data_key: DataKey,
+        opts: &DecryptOptions,
+        keep_ivs: bool,
+    ) -> Result<DecryptedFile, Error> {
         let EncryptedFile {
             mut documents,
             metadata,
         } = self;
         let sel = Selection::new(&metadata.selectors)?;
-        let computed = crypt::decrypt_documents(&mut documents, &data_key, &sel)?;
+        let mut iv_stash = IvStash::new();
+        let computed = if keep_ivs {
+            crypt::decrypt_documents_keeping_ivs(&mut documents, &data_key, &sel, &mut iv_stash)?
+        } else {
+            crypt::decrypt_documents(&mut documents, &data_key, &sel)?
+        };
         if !opts.ignore_mac {
             let stored = crypt::decrypt_mac(&data_key, &metadata.mac, &metadata.last_modified)
                 .map_err(Error::MacUndecryptable)?;
@@ -171,6 +200,7 @@ impl EncryptedFile {
             documents,
             metadata,
             data_key,
+            iv_stash,
         })
     }
 
@@ -184,15 +214,18 @@ impl EncryptedFile {
 
 impl DecryptedFile {
     /// Re-encrypts the (possibly edited) documents with the same data key and recipients,
-    /// updating `lastmodified` and the MAC.
+    /// updating `lastmodified` and the MAC. Values whose path and plaintext did not change
+    /// keep their IV, hence their exact ciphertext, when the IVs were kept at decryption.
     pub fn encrypt(self) -> Result<EncryptedFile, Error> {
         let DecryptedFile {
             mut documents,
             metadata,
             data_key,
+            iv_stash,
         } = self;
         let sel = Selection::new(&metadata.selectors)?;
-        let mac = crypt::encrypt_documents(&mut documents, &data_key, &sel)?;
+        let mac =
+            crypt::encrypt_documents_with_ivs(&mut documents, &data_key, &sel, Some(&iv_stash))?;
         let mut file = EncryptedFile {
             documents,
             metadata,

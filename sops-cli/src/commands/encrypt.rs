@@ -22,6 +22,25 @@ pub fn run(inv: &Invocation) -> Result<()> {
             "Error: must specify --filename-override (or --input-type) when reading from stdin",
         ));
     }
+    let opts = options(inv)?;
+    let input = inv.read_input()?;
+    let docs = file::parse_plain(&input, inv.input_format)
+        .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
+    inv.log(&format!(
+        "Encrypting for {} key group(s)",
+        opts.key_groups.len()
+    ));
+    let encrypted = EncryptedFile::encrypt(docs, &opts)
+        .with_context(|| format!("Error encrypting {}", inv.display_name))?;
+    let output = encrypted
+        .to_bytes(inv.output_format, &inv.emit)
+        .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
+    inv.write_output(&output)
+}
+
+/// What a new file is encrypted for: keys and selectors from the flags, else from the
+/// matching creation rule (also used by `edit` to create a file).
+pub(super) fn options(inv: &Invocation) -> Result<EncryptOptions> {
     // As in sops, a config file with creation rules must have one for this file, even when
     // keys are given on the command line.
     let kms_context = kms_context(inv)?;
@@ -56,24 +75,11 @@ pub fn run(inv: &Invocation) -> Result<()> {
         ),
         other => fail(exit_code::ERROR_GENERIC, other.to_string()),
     })?;
-    let opts = EncryptOptions {
+    Ok(EncryptOptions {
         key_groups,
         shamir_threshold,
         selectors,
-    };
-    let input = inv.read_input()?;
-    let docs = file::parse_plain(&input, inv.input_format)
-        .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
-    inv.log(&format!(
-        "Encrypting for {} key group(s)",
-        opts.key_groups.len()
-    ));
-    let encrypted = EncryptedFile::encrypt(docs, &opts)
-        .with_context(|| format!("Error encrypting {}", inv.display_name))?;
-    let output = encrypted
-        .to_bytes(inv.output_format, &inv.emit)
-        .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
-    inv.write_output(&output)
+    })
 }
 
 fn given(value: &Option<String>) -> Option<&str> {

@@ -8,7 +8,12 @@ use super::Invocation;
 
 /// Prints `{"encrypted":true}` or `{"encrypted":false}`.
 pub fn run(inv: &Invocation) -> Result<()> {
-    let input = inv.read_input()?;
+    let input = inv.read_input().map_err(|e| {
+        crate::exit::fail(
+            sops_core::error::exit_code::ERROR_GENERIC,
+            format!("cannot check file status: cannot load encrypted file: {e}"),
+        )
+    })?;
     let encrypted = match EncryptedFile::parse(&input, inv.input_format) {
         Ok(_) => true,
         Err(sops_core::Error::Metadata(MetadataError::NotFound)) => false,

@@ -1,9 +1,17 @@
 //! One module per command, plus what they share: where input comes from, which formats
 //! apply, where output goes, and which keys are available.
 
+mod completion;
 mod decrypt;
+mod edit;
 mod encrypt;
+mod exec;
 mod filestatus;
+mod groups;
+mod load;
+mod rotate;
+mod set;
+mod updatekeys;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,7 +30,24 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Encrypt(c)) => encrypt::run(&Invocation::new(c.common, c.file)?),
         Some(Command::Decrypt(c)) => decrypt::run(&Invocation::new(c.common, c.file)?),
-        Some(Command::Filestatus(c)) => filestatus::run(&Invocation::new(c.common, c.file)?),
+        Some(Command::Filestatus(c)) => {
+            filestatus::run(&Invocation::new_maybe_missing(c.common, c.file)?)
+        }
+        Some(Command::Edit(c)) => {
+            edit::run(c.common, c.file.unwrap_or_default(), c.show_master_keys)
+        }
+        Some(Command::Rotate(c)) => rotate::run(
+            &Invocation::new_maybe_missing(c.common, Some(c.file))?,
+            &c.key_changes,
+        ),
+        Some(Command::Set(c)) => set::run_set(c),
+        Some(Command::Unset(c)) => set::run_unset(c),
+        Some(Command::Updatekeys(c)) => updatekeys::run(c),
+        Some(Command::ExecEnv(c)) => exec::run_env(c),
+        Some(Command::ExecFile(c)) => exec::run_file(c),
+        Some(Command::Groups(c)) => groups::run(c),
+        Some(Command::Completion(c)) => completion::run_completion(c.shell),
+        Some(Command::Man { dir }) => completion::run_man(dir.as_deref()),
         None => {
             let actions = [cli.encrypt, cli.decrypt, cli.rotate]
                 .iter()
@@ -34,28 +59,26 @@ pub fn run(cli: Cli) -> Result<()> {
                     "Error: only one of --encrypt, --decrypt and --rotate can be used at a time",
                 ));
             }
-            if cli.rotate {
-                return Err(fail(
-                    exit_code::ERROR_GENERIC,
-                    "Error: --rotate is not supported yet by this sops",
-                ));
-            }
             if cli.file.is_none() {
                 return Err(fail(
                     exit_code::NO_FILE_SPECIFIED,
                     "Error: no file specified (see sops --help; use `sops encrypt` or `sops decrypt` to read stdin)",
                 ));
             }
+            if !cli.encrypt && !cli.decrypt && !cli.rotate && cli.set.is_none() {
+                // The bare `sops FILE` edits (or creates) the file.
+                let file = cli.file.unwrap_or_default();
+                return edit::run(cli.common, file, cli.show_master_keys);
+            }
             let inv = Invocation::new(cli.common, cli.file)?;
             if cli.encrypt {
                 encrypt::run(&inv)
             } else if cli.decrypt {
                 decrypt::run(&inv)
+            } else if cli.rotate {
+                rotate::run(&inv, &cli.key_changes)
             } else {
-                Err(fail(
-                    exit_code::ERROR_GENERIC,
-                    "Error: editing files is not supported yet by this sops; use -d or -e",
-                ))
+                set::run_legacy_set(&inv, cli.set.as_deref().unwrap_or_default())
             }
         }
     }
@@ -85,8 +108,17 @@ pub struct Invocation {
 
 impl Invocation {
     fn new(args: CommonArgs, file: Option<String>) -> Result<Invocation> {
+        Invocation::build(args, file, true)
+    }
+
+    /// Like `new`, for commands that may create the file (`edit`).
+    fn new_maybe_missing(args: CommonArgs, file: Option<String>) -> Result<Invocation> {
+        Invocation::build(args, file, false)
+    }
+
+    fn build(args: CommonArgs, file: Option<String>, must_exist: bool) -> Result<Invocation> {
         let input = file.filter(|f| f != "-").map(PathBuf::from);
-        if let Some(path) = &input {
+        if let Some(path) = input.as_ref().filter(|_| must_exist) {
             if !path.exists() {
                 let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                 return Err(fail(
@@ -157,9 +189,13 @@ impl Invocation {
         match &self.input {
             Some(path) => {
                 bytes = std::fs::read(path).map_err(|e| {
+                    let reason = match e.kind() {
+                        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                        _ => e.to_string(),
+                    };
                     fail(
                         exit_code::COULD_NOT_READ_INPUT_FILE,
-                        format!("Error reading file {}: {e}", path.display()),
+                        format!("Error reading file: open {}: {reason}", path.display()),
                     )
                 })?;
             }

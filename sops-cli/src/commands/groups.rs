@@ -1,0 +1,138 @@
+//! `sops groups add|delete`: add a key group to a file or delete one, wrapping the same data
+//! key again (split with Shamir across the new set of groups). Values, `lastmodified` and the
+//! MAC stay as they are.
+
+use anyhow::Result;
+use sops_core::config::{self, KeySpec};
+use sops_core::edit;
+use sops_core::error::exit_code;
+use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::KeyError;
+
+use super::rotate::refuse_unsupported;
+use super::{load, Invocation};
+use crate::cli::{CommonArgs, GroupsCommand, GroupsFileArgs};
+use crate::exit::fail;
+
+/// Runs `groups add` or `groups delete`.
+pub fn run(c: GroupsCommand) -> Result<()> {
+    match c {
+        GroupsCommand::Add(a) => {
+            if !a.extra.is_empty() {
+                return Err(fail(
+                    exit_code::ERROR_GENERIC,
+                    "error: no positional arguments allowed",
+                ));
+            }
+            let unsupported = [
+                ("--kms", "AWS KMS", &a.kms),
+                ("--gcp-kms", "GCP KMS", &a.gcp_kms),
+                ("--azure-kv", "Azure Key Vault", &a.azure_kv),
+                (
+                    "--hc-vault-transit",
+                    "HashiCorp Vault transit",
+                    &a.hc_vault_transit,
+                ),
+            ];
+            for (flag, kind, v) in unsupported {
+                if !v.is_empty() {
+                    return Err(refuse_unsupported(flag, kind));
+                }
+            }
+            let mut group = Vec::new();
+            for fp in &a.pgp {
+                group.extend(config::pgp_fingerprints(fp).into_iter().map(KeySpec::Pgp));
+            }
+            for r in &a.age {
+                for r in AgeRecipient::parse_list(r)
+                    .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: --age: {e}")))?
+                {
+                    group.push(KeySpec::Age(r.as_str().to_string()));
+                }
+            }
+            if group.is_empty() {
+                return Err(fail(
+                    exit_code::ERROR_GENERIC,
+                    "Error: the new group has no keys (use --age or --pgp)",
+                ));
+            }
+            change(&a.target, |groups| {
+                groups.push(group);
+                Ok(())
+            })
+        }
+        GroupsCommand::Delete(d) => {
+            if d.index.len() != 1 {
+                return Err(fail(
+                    exit_code::ERROR_GENERIC,
+                    "error: exactly one positional argument (index) required",
+                ));
+            }
+            let index: usize = d.index[0].parse().map_err(|e| {
+                fail(
+                    exit_code::ERROR_GENERIC,
+                    format!("failed to parse [index] argument: {e}"),
+                )
+            })?;
+            change(&d.target, |groups| {
+                if index >= groups.len() {
+                    return Err(fail(
+                        exit_code::ERROR_GENERIC,
+                        format!(
+                            "error: key group index {index} out of range: the file has {} key groups",
+                            groups.len()
+                        ),
+                    ));
+                }
+                groups.remove(index);
+                Ok(())
+            })
+        }
+    }
+}
+
+fn change(t: &GroupsFileArgs, f: impl FnOnce(&mut Vec<Vec<KeySpec>>) -> Result<()>) -> Result<()> {
+    let args = CommonArgs {
+        in_place: t.in_place,
+        input_type: t.input_type.clone(),
+        output_type: t.output_type.clone(),
+        decryption_order: t.decryption_order.clone(),
+        verbose: t.verbose,
+        enable_local_keyservice: true,
+        ..Default::default()
+    };
+    let inv = Invocation::new_maybe_missing(args, Some(t.file.clone()))?;
+    let bytes = inv.read_input()?;
+    let mut file = load::parse_encrypted(&bytes, inv.input_format, &inv.display_name)?;
+    let key = load::recover_key(&file, inv.args.decryption_order.as_deref(), t.verbose)?;
+    let mut groups = edit::specs_of(&file.metadata.key_groups);
+    f(&mut groups)?;
+    let mut threshold = file.metadata.shamir_threshold;
+    if let Some(n) = t.shamir_secret_sharing_threshold.filter(|n| *n != 0) {
+        threshold = n;
+    }
+    if groups.is_empty() {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            "error: a file needs at least one key group",
+        ));
+    }
+    if groups.len() < threshold {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            format!(
+                "removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is {threshold}, but we only have {} key groups",
+                groups.len()
+            ),
+        ));
+    }
+    edit::rewrap(&mut file.metadata, &key, &groups, threshold).map_err(|e| match e {
+        KeyError::Unsupported(kind) => fail(
+            exit_code::ERROR_GENERIC,
+            format!("the file has {kind} keys, which are not supported yet by this sops"),
+        ),
+        other => fail(exit_code::ERROR_GENERIC, other.to_string()),
+    })?;
+    let out = load::emit(&inv, &file)?;
+    inv.write_output(&out)
+}

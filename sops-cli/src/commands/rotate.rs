@@ -1,0 +1,147 @@
+//! `sops rotate` / `sops -r`: a new data key, every value re-encrypted with it, optionally
+//! adding master keys to the first key group (`--add-age`, `--add-pgp`) or removing them from
+//! every group (`--rm-*`).
+
+use anyhow::Result;
+use sops_core::config::{self, KeySpec};
+use sops_core::edit;
+use sops_core::error::exit_code;
+use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::KeyError;
+
+use super::{load, Invocation};
+use crate::cli::KeyChangeArgs;
+use crate::exit::fail;
+
+fn list(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn kms_spec(arn: String) -> KeySpec {
+    let (arn, role) = match arn.find("+arn:aws:iam::") {
+        Some(i) => (arn[..i].to_string(), arn[i + 1..].to_string()),
+        None => (arn, String::new()),
+    };
+    KeySpec::Kms {
+        arn,
+        role,
+        context: Vec::new(),
+        aws_profile: String::new(),
+    }
+}
+
+/// Refuses key types this build cannot wrap for yet, naming the flag.
+pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
+    fail(
+        exit_code::ERROR_GENERIC,
+        format!(
+            "Error: {flag}: {kind} keys are not supported yet by this sops; use age or PGP keys"
+        ),
+    )
+}
+
+/// The keys to add and the keys to remove, as [`KeySpec`]s.
+pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
+    let unsupported = [
+        ("--add-kms", "AWS KMS", &k.add_kms),
+        ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
+        ("--add-azure-kv", "Azure Key Vault", &k.add_azure_kv),
+        (
+            "--add-hc-vault-transit",
+            "HashiCorp Vault transit",
+            &k.add_hc_vault_transit,
+        ),
+        ("--add-hckms", "HuaweiCloud KMS", &k.add_hckms),
+    ];
+    for (flag, kind, value) in unsupported {
+        if !list(value).is_empty() {
+            return Err(refuse_unsupported(flag, kind));
+        }
+    }
+    let mut add = Vec::new();
+    for r in list(&k.add_age) {
+        let parsed = AgeRecipient::parse(&r)
+            .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: --add-age: {e}")))?;
+        add.push(KeySpec::Age(parsed.as_str().to_string()));
+    }
+    add.extend(
+        config::pgp_fingerprints(k.add_pgp.as_deref().unwrap_or(""))
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(KeySpec::Pgp),
+    );
+    let mut rm: Vec<KeySpec> = list(&k.rm_age).into_iter().map(KeySpec::Age).collect();
+    rm.extend(
+        config::pgp_fingerprints(k.rm_pgp.as_deref().unwrap_or(""))
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(KeySpec::Pgp),
+    );
+    rm.extend(list(&k.rm_kms).into_iter().map(kms_spec));
+    rm.extend(list(&k.rm_gcp_kms).into_iter().map(KeySpec::GcpKms));
+    rm.extend(list(&k.rm_azure_kv).into_iter().map(|url| {
+        // `https://vault/keys/name/version`
+        let mut parts = url.rsplitn(4, '/');
+        let version = parts.next().unwrap_or_default().to_string();
+        let key = parts.next().unwrap_or_default().to_string();
+        let _keys = parts.next();
+        let vault_url = parts.next().unwrap_or_default().to_string();
+        KeySpec::AzureKv {
+            vault_url,
+            key,
+            version,
+        }
+    }));
+    rm.extend(
+        list(&k.rm_hc_vault_transit)
+            .into_iter()
+            .map(KeySpec::HcVault),
+    );
+    rm.extend(list(&k.rm_hckms).into_iter().map(KeySpec::Hckms));
+    Ok((add, rm))
+}
+
+/// Rotates the input's data key and writes the result (stdout, `--output` or `-i`).
+pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
+    let (add, rm) = key_changes(changes)?;
+    let mut file = load::open(inv)?;
+    let mut groups = edit::specs_of(&file.metadata.key_groups);
+    if groups.is_empty() {
+        groups.push(Vec::new());
+    }
+    for key in add {
+        if !groups[0].iter().any(|k| k.name() == key.name()) {
+            groups[0].push(key);
+        }
+    }
+    let rm_names: Vec<String> = rm.iter().map(KeySpec::name).collect();
+    for group in groups.iter_mut() {
+        group.retain(|k| !rm_names.contains(&k.name()));
+    }
+    if groups.iter().any(|g| g.is_empty()) {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            "Could not generate data key: [empty key group provided]",
+        ));
+    }
+    let threshold = file.metadata.shamir_threshold;
+    file.rotate(&groups, threshold).map_err(|e| match e {
+        KeyError::Unsupported(kind) => fail(
+            exit_code::ERROR_GENERIC,
+            format!("Could not generate data key: the file has {kind} keys, which are not supported yet by this sops (remove them with --rm-* to rotate)"),
+        ),
+        other => fail(
+            exit_code::ERROR_GENERIC,
+            format!("Could not generate data key: [{other}]"),
+        ),
+    })?;
+    inv.log("Data key rotated");
+    let out = load::seal(inv, file)?;
+    inv.write_output(&out)
+}
