@@ -1,0 +1,261 @@
+//! Crash safety of file writes: `sops -e -i` and `sops -d --output` are killed at every
+//! failpoint of the atomic write (`SOPS_RS_TEST_FAILPOINT`) and at random moments, and the
+//! target must always be the old file or the complete new one, with no plaintext left beside it.
+
+mod common;
+
+use common::{our_sops, testdata, Dir, RECIPIENT};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The secret of the test input: it must never be found outside the plaintext target.
+const SECRET: &str = "s3cr3t-never-on-disk";
+
+fn plaintext() -> String {
+    let mut s = format!("password: {SECRET}\nlist:\n");
+    // Big enough that the write takes a measurable moment.
+    for i in 0..2000 {
+        s.push_str(&format!("    - item-{i}-{SECRET}\n"));
+    }
+    s
+}
+
+fn spawn(dir: &Dir, args: &[&str], failpoint: Option<&str>) -> Child {
+    let mut cmd = Command::new(our_sops());
+    cmd.args(args)
+        .current_dir(dir.dir.path())
+        .env_remove("SOPS_CONFIG")
+        .env_remove("SOPS_AGE_KEY")
+        .env("HOME", dir.dir.path())
+        .env("XDG_CONFIG_HOME", dir.dir.path().join(".config"))
+        .env("SOPS_AGE_KEY_FILE", testdata("age-key.txt"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match failpoint {
+        Some(fp) => cmd.env("SOPS_RS_TEST_FAILPOINT", fp),
+        None => cmd.env_remove("SOPS_RS_TEST_FAILPOINT"),
+    };
+    cmd.spawn().unwrap()
+}
+
+/// Other files in the directory besides `keep`.
+fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn decrypts_to(dir: &Dir, name: &str, expected: &str) -> bool {
+    let out = dir.run(&our_sops(), &["-d", name]);
+    out.status.success() && out.stdout == expected.as_bytes()
+}
+
+/// After a killed `sops -e -i secrets.yaml`: the file is the old plaintext or a complete
+/// encrypted file, and any leftover temp file holds no plaintext.
+fn check_encrypt_in_place(dir: &Dir, plain: &str) -> &'static str {
+    let now = String::from_utf8_lossy(&dir.read("secrets.yaml")).into_owned();
+    let state = if now == plain {
+        "old"
+    } else {
+        assert!(
+            decrypts_to(dir, "secrets.yaml", plain),
+            "target is neither the old nor a complete new file ({} bytes)",
+            now.len()
+        );
+        assert!(!now.contains(SECRET));
+        "new"
+    };
+    for leftover in others(dir.dir.path(), &["secrets.yaml"]) {
+        assert!(
+            leftover.starts_with(".secrets.yaml.") && leftover.ends_with(".sops-tmp"),
+            "unexpected file {leftover}"
+        );
+        let bytes = dir.read(&leftover);
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "plaintext in leftover temp file {leftover}"
+        );
+        std::fs::remove_file(dir.path(&leftover)).unwrap();
+    }
+    state
+}
+
+/// After a killed `sops -d --output out.yaml enc.yaml`: `out.yaml` is absent, the old
+/// content, or the complete plaintext; nothing but our own temp file may be beside it.
+fn check_decrypt_output(dir: &Dir, plain: &str) -> &'static str {
+    let state = match std::fs::read(dir.path("out.yaml")) {
+        Err(_) => "absent",
+        Ok(b) if b == b"old output\n" => "old",
+        Ok(b) => {
+            assert_eq!(String::from_utf8_lossy(&b), plain, "truncated output");
+            "new"
+        }
+    };
+    for leftover in others(dir.dir.path(), &["out.yaml", "enc.yaml"]) {
+        // The requested output is plaintext, so its temp file may be too; it is private
+        // to the same directory and cleaned up here.
+        assert!(
+            leftover.starts_with(".out.yaml.") && leftover.ends_with(".sops-tmp"),
+            "unexpected file {leftover}"
+        );
+        std::fs::remove_file(dir.path(&leftover)).unwrap();
+    }
+    state
+}
+
+#[test]
+fn killed_at_each_failpoint_leaves_old_or_new_file() {
+    let plain = plaintext();
+    let mut tried = 0;
+    for fp in sops_core::atomic::FAILPOINTS {
+        // encrypt -i, aborted at the failpoint
+        let dir = Dir::new();
+        dir.write("secrets.yaml", &plain);
+        let status = spawn(
+            &dir,
+            &["-e", "-i", "--age", RECIPIENT, "secrets.yaml"],
+            Some(fp),
+        )
+        .wait()
+        .unwrap();
+        assert!(!status.success(), "{fp}: the failpoint did not fire");
+        let state = check_encrypt_in_place(&dir, &plain);
+        let expected = if fp == "after-rename" { "new" } else { "old" };
+        assert_eq!(state, expected, "encrypt -i aborted at {fp}");
+        tried += 1;
+
+        // decrypt --output, aborted at the failpoint, with and without an old output
+        for old in [false, true] {
+            let dir = Dir::new();
+            dir.write("in.yaml", &plain);
+            let enc = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "in.yaml"]);
+            std::fs::remove_file(dir.path("in.yaml")).unwrap();
+            dir.write("enc.yaml", &enc);
+            if old {
+                dir.write("out.yaml", "old output\n");
+            }
+            let status = spawn(&dir, &["-d", "--output", "out.yaml", "enc.yaml"], Some(fp))
+                .wait()
+                .unwrap();
+            assert!(!status.success(), "{fp}: the failpoint did not fire");
+            let state = check_decrypt_output(&dir, &plain);
+            let expected = match (fp == "after-rename", old) {
+                (true, _) => "new",
+                (false, true) => "old",
+                (false, false) => "absent",
+            };
+            assert_eq!(state, expected, "decrypt --output aborted at {fp}");
+            tried += 1;
+        }
+    }
+    eprintln!("failpoint kills tried: {tried}");
+}
+
+#[test]
+fn sigkill_while_sleeping_at_each_failpoint() {
+    let plain = plaintext();
+    for fp in sops_core::atomic::FAILPOINTS {
+        let dir = Dir::new();
+        dir.write("secrets.yaml", &plain);
+        let spec = format!("{fp}=sleep:5000");
+        let mut child = spawn(
+            &dir,
+            &["-e", "-i", "--age", RECIPIENT, "secrets.yaml"],
+            Some(&spec),
+        );
+        // Wait until the temp file exists (or the rename happened), then SIGKILL.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let temp = !others(dir.dir.path(), &["secrets.yaml"]).is_empty();
+            let renamed = !String::from_utf8_lossy(&dir.read("secrets.yaml")).contains(SECRET);
+            if temp || renamed {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        check_encrypt_in_place(&dir, &plain);
+    }
+}
+
+/// A tiny deterministic generator (no extra dependency) for kill delays.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments() {
+    let plain = plaintext();
+    // How long one encrypt takes here, to spread the kills over its whole run.
+    let dir = Dir::new();
+    dir.write("secrets.yaml", &plain);
+    let t = Instant::now();
+    assert!(spawn(
+        &dir,
+        &["-e", "-i", "--age", RECIPIENT, "secrets.yaml"],
+        None
+    )
+    .wait()
+    .unwrap()
+    .success());
+    let span = (t.elapsed().as_micros() as u64).max(1000) * 12 / 10;
+    let enc = dir.read("secrets.yaml");
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = Lcg(seed);
+    let mut states = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut rounds = 0;
+    while rounds < 50 && Instant::now() < deadline {
+        rounds += 1;
+        // Most of a run is start-up and key unwrapping: aim at its second half.
+        let delay = Duration::from_micros(span * 4 / 10 + rng.next(span * 8 / 10));
+        if rounds % 2 == 0 {
+            let dir = Dir::new();
+            dir.write("secrets.yaml", &plain);
+            let mut child = spawn(
+                &dir,
+                &["-e", "-i", "--age", RECIPIENT, "secrets.yaml"],
+                None,
+            );
+            std::thread::sleep(delay);
+            let _ = child.kill();
+            child.wait().unwrap();
+            *states
+                .entry(("encrypt -i", check_encrypt_in_place(&dir, &plain)))
+                .or_insert(0) += 1;
+        } else {
+            let dir = Dir::new();
+            dir.write("enc.yaml", &enc);
+            dir.write("out.yaml", "old output\n");
+            let mut child = spawn(&dir, &["-d", "--output", "out.yaml", "enc.yaml"], None);
+            std::thread::sleep(delay);
+            let _ = child.kill();
+            child.wait().unwrap();
+            *states
+                .entry(("decrypt --output", check_decrypt_output(&dir, &plain)))
+                .or_insert(0) += 1;
+        }
+    }
+    eprintln!("random kills (seed {seed}, span {span} us): {rounds} rounds, outcomes {states:?}");
+    assert!(rounds >= 10);
+}
