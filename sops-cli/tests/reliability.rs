@@ -259,3 +259,73 @@ fn sigkill_at_random_moments() {
     eprintln!("random kills (seed {seed}, span {span} us): {rounds} rounds, outcomes {states:?}");
     assert!(rounds >= 10);
 }
+
+/// One-byte flips through the binary: every changed file either fails with a non-zero exit
+/// and an empty stdout, or (for the few harmless changes, like a recipient label) prints
+/// exactly the original plaintext.
+#[test]
+fn tampered_files_fail_with_empty_stdout() {
+    let dir = Dir::new();
+    let mut report = Vec::new();
+    for (name, ext, step) in [
+        ("sample.yaml", "yaml", 23),
+        ("sample.json", "json", 19),
+        ("reliability/sample.enc.env", "env", 17),
+        ("reliability/sample.enc.ini", "ini", 17),
+    ] {
+        let original = std::fs::read(testdata(name)).unwrap();
+        let target = format!("t.{ext}");
+        dir.write(&target, &original);
+        let expected = dir.ok(&our_sops(), &["-d", &target]);
+        let (mut tried, mut refused) = (0, 0);
+        for i in (0..original.len()).step_by(step) {
+            if original[i] == b'\n' || original[i] ^ 0x01 == b'\n' || unprotected(&original, i) {
+                continue;
+            }
+            let mut bytes = original.clone();
+            bytes[i] ^= 0x01;
+            dir.write(&target, &bytes);
+            let out = dir.run(&our_sops(), &["-d", &target]);
+            assert!(out.status.code().is_some(), "killed by a signal");
+            tried += 1;
+            if out.status.success() {
+                assert_eq!(
+                    common::show(&out.stdout),
+                    common::show(&expected),
+                    "{name}: flip at byte {i} accepted"
+                );
+            } else {
+                assert!(out.stdout.is_empty(), "{name}: stdout after a refusal");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    !err.contains("hunter2") && !err.contains("panicked"),
+                    "{err}"
+                );
+                refused += 1;
+            }
+        }
+        report.push(format!("{name}: {tried} tried, {refused} refused"));
+    }
+    eprintln!("CLI flips: {}", report.join("; "));
+}
+
+/// True if byte `i` is on a line the sops format does not authenticate (see SECURITY.md):
+/// the recipient label, a still-valid version, keys of values that are not encrypted.
+fn unprotected(bytes: &[u8], i: usize) -> bool {
+    let start = bytes[..i]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let end = bytes[i..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |p| i + p);
+    let line = String::from_utf8_lossy(&bytes[start..end]);
+    let t = line.trim();
+    ["recipient", "version", "_unencrypted"]
+        .iter()
+        .any(|w| t.contains(w))
+        || [": \"\"", ": null", "=", ": {}", ": []"]
+            .iter()
+            .any(|v| t.trim_end_matches(',').ends_with(v))
+}
