@@ -329,3 +329,193 @@ fn unprotected(bytes: &[u8], i: usize) -> bool {
             .iter()
             .any(|v| t.trim_end_matches(',').ends_with(v))
 }
+
+/// Hostile files and paths through the binary, next to the reference sops: our exit code is
+/// sops's where sops has one; where sops panics (exit 2 with a goroutine dump) ours is the code
+/// sops uses for that kind of error. Never a signal, never a panic, stdout empty, no plaintext
+/// in the message, and the message names the file (or the path for `--extract`).
+#[test]
+fn hostile_inputs_through_the_binary() {
+    let yaml = String::from_utf8(std::fs::read(testdata("sample.yaml")).unwrap()).unwrap();
+    let json = String::from_utf8(std::fs::read(testdata("sample.json")).unwrap()).unwrap();
+    let bin =
+        String::from_utf8(std::fs::read(testdata("reliability/sample.enc.bin")).unwrap()).unwrap();
+    let sops_at = yaml.find("\nsops:").unwrap() + 1;
+    let replace_line = |text: &str, key: &str, value: &str| {
+        let at = text.find(key).unwrap() + key.len();
+        let end = at + text[at..].find(['\n', ',']).unwrap();
+        format!("{}{value}{}", &text[..at], &text[end..])
+    };
+    // (label, file name, content, extra args, our expected code when sops panics or accepts)
+    let cases: Vec<(&str, &str, String, Vec<&str>, i32)> = vec![
+        (
+            "plain int where ENC is expected",
+            "a.yaml",
+            replace_line(&yaml, "    password: ", "5"),
+            vec![],
+            25,
+        ),
+        (
+            "extra YAML document",
+            "a.yaml",
+            format!("{yaml}---\nextra: document\n"),
+            vec![],
+            51,
+        ),
+        (
+            "two sops keys",
+            "a.json",
+            json.replacen("\n\t\"sops\": {", "\n\t\"sops\": {},\n\t\"sops\": {", 1),
+            vec![],
+            1,
+        ),
+        (
+            "binary data 5",
+            "a.bin",
+            replace_line(&bin, "\"data\": ", "5"),
+            vec![],
+            1,
+        ),
+        (
+            "extract into a scalar",
+            "a.yaml",
+            yaml.clone(),
+            vec!["--extract", "[\"database\"][\"host\"][\"x\"]"],
+            1,
+        ),
+        (
+            "extract negative index",
+            "a.yaml",
+            yaml.clone(),
+            vec!["--extract", "[\"list\"][-1]"],
+            91,
+        ),
+        (
+            "extract ][",
+            "a.yaml",
+            yaml.clone(),
+            vec!["--extract", "]["],
+            91,
+        ),
+        (
+            "truncated",
+            "a.yaml",
+            yaml[..yaml.len() / 2].to_string(),
+            vec![],
+            1,
+        ),
+        (
+            "no sops block",
+            "a.yaml",
+            yaml[..sops_at].to_string(),
+            vec![],
+            1,
+        ),
+        (
+            "garbage version",
+            "a.yaml",
+            yaml.replace("version: 3.11.0", "version: x.y"),
+            vec![],
+            1,
+        ),
+        (
+            "str retagged int",
+            "a.yaml",
+            yaml.replace("type:str]", "type:int]"),
+            vec![],
+            25,
+        ),
+        (
+            "bad base64",
+            "a.yaml",
+            yaml.replacen("data:", "data:!", 1),
+            vec![],
+            25,
+        ),
+        (
+            "short iv",
+            "a.yaml",
+            replace_line(&yaml, "iv:", "AAAA"),
+            vec![],
+            25,
+        ),
+        (
+            "unknown type",
+            "a.yaml",
+            yaml.replacen("type:str]", "type:secret]", 1),
+            vec![],
+            25,
+        ),
+        (
+            "NUL byte",
+            "a.yaml",
+            yaml.replacen("database", "data\0base", 1),
+            vec![],
+            1,
+        ),
+        (
+            "invalid UTF-8",
+            "a.json",
+            json.replacen("\"name\"", "\"n\u{80}me\"", 1)
+                .replace('\u{80}', "\u{0}"),
+            vec![],
+            1,
+        ),
+    ];
+    let dir = Dir::new();
+    let mut report = Vec::new();
+    let mut mismatches = Vec::new();
+    for (label, name, content, extra, panic_code) in cases {
+        dir.write(name, &content);
+        let mut args = vec!["-d"];
+        args.extend(extra.iter().copied());
+        args.push(name);
+        let ours = dir.run(&our_sops(), &args);
+        let theirs = dir.run(&common::reference_sops(), &args);
+        let err = String::from_utf8_lossy(&ours.stderr);
+        let their_err = String::from_utf8_lossy(&theirs.stderr);
+        let code = ours
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("{label}: killed by a signal"));
+        assert_ne!(code, 0, "{label}: accepted");
+        assert!(ours.stdout.is_empty(), "{label}: stdout not empty");
+        assert!(!err.contains("panicked"), "{label}: {err}");
+        for secret in ["hunter2", "db.example.com"] {
+            assert!(!err.contains(secret), "{label}: plaintext in {err}");
+        }
+        let names_place = err.contains(name)
+            || (!extra.is_empty() && (err.contains("component") || err.contains("path")));
+        assert!(
+            names_place,
+            "{label}: message names neither file nor path: {err}"
+        );
+        let sops_panicked = their_err.contains("goroutine ") || their_err.contains("panic:");
+        // sops exits 0 on a tampered encrypted comment (it prints it as a plain one): we
+        // refuse it, with the code of a value that does not decrypt.
+        let sops_accepted = theirs.status.success();
+        let expected = if sops_panicked || sops_accepted {
+            panic_code
+        } else {
+            theirs.status.code().unwrap_or(-1)
+        };
+        report.push(format!(
+            "{label}: ours {code}, sops {:?}{}",
+            theirs.status.code(),
+            if sops_panicked {
+                " (panic)"
+            } else if sops_accepted {
+                " (sops accepts the tampered comment)"
+            } else {
+                ""
+            }
+        ));
+        if code != expected {
+            mismatches.push(format!(
+                "{label}: ours {code}, expected {expected}: {err}\nsops said: {their_err}"
+            ));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
