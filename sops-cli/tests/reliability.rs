@@ -519,3 +519,56 @@ fn hostile_inputs_through_the_binary() {
     eprintln!("{}", report.join("\n"));
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// A new output file gets 0666 less the umask (as sops's `os.Create`), so `umask 077` keeps a
+/// decrypted file private; an existing file keeps its mode.
+#[test]
+fn new_output_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new();
+    dir.write("in.yaml", "password: hunter2\n");
+    let enc = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "in.yaml"]);
+    dir.write("enc.yaml", &enc);
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for (umask, name, expected) in [
+        ("077", "private.yaml", 0o600),
+        ("022", "shared.yaml", 0o644),
+    ] {
+        let script = format!("umask {umask} && exec \"$0\" -d --output {name} enc.yaml",);
+        let status = Command::new("sh")
+            .args(["-c", &script])
+            .arg(our_sops())
+            .current_dir(dir.dir.path())
+            .env("SOPS_AGE_KEY_FILE", testdata("age-key.txt"))
+            .env("HOME", dir.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(mode(name), expected, "umask {umask}");
+    }
+    // An existing file keeps its mode whatever the umask.
+    std::fs::set_permissions(
+        dir.path("private.yaml"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            "umask 000 && exec \"$0\" -d --output private.yaml enc.yaml",
+        ])
+        .arg(our_sops())
+        .current_dir(dir.dir.path())
+        .env("SOPS_AGE_KEY_FILE", testdata("age-key.txt"))
+        .env("HOME", dir.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(mode("private.yaml"), 0o640);
+}

@@ -13,7 +13,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Replaces `path` with `contents` atomically. An existing file keeps its mode and (when
-/// permitted) owner; a symlink is followed and stays a symlink. New files get mode 0644.
+/// permitted) owner; a symlink is followed and stays a symlink. New files get mode 0666 less
+/// the umask (0644 with the usual umask 022), as in sops.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let target = resolve_symlink(path)?;
     let dir = match target.parent() {
@@ -25,16 +26,17 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let existing = fs::metadata(&target).ok();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".sops-tmp")
-        .tempfile_in(&dir)?;
-    let mode = existing
-        .as_ref()
-        .map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".sops-tmp");
+    if existing.is_none() {
+        // A new file gets 0666 less the umask, as `os.Create` gives in sops.
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(&dir)?;
     if let Some(m) = &existing {
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(m.permissions().mode() & 0o7777))?;
         // Keeping the owner only works for root or the same owner; ignore refusal.
         let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
     }

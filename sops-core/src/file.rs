@@ -21,7 +21,8 @@ pub struct EncryptedFile {
 }
 
 /// A decrypted file in memory, with the data key that opens it (kept to re-encrypt edits).
-#[derive(Debug, Clone)]
+/// Its `Debug` form shows neither the plaintext nor the key.
+#[derive(Clone)]
 pub struct DecryptedFile {
     /// The plaintext documents.
     pub documents: Vec<Document>,
@@ -29,6 +30,19 @@ pub struct DecryptedFile {
     pub metadata: Metadata,
     /// The data key.
     pub data_key: DataKey,
+}
+
+impl std::fmt::Debug for DecryptedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedFile")
+            .field(
+                "documents",
+                &format_args!("<{} redacted>", self.documents.len()),
+            )
+            .field("metadata", &self.metadata)
+            .field("data_key", &self.data_key)
+            .finish()
+    }
 }
 
 /// Options for decryption.
