@@ -35,6 +35,7 @@ pub mod format;
 pub mod keys;
 pub mod metadata;
 pub mod number;
+pub mod private_dir;
 pub mod timestamp;
 pub mod tree;
 pub mod tree_path;
