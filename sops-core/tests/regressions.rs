@@ -123,3 +123,43 @@ fn every_regression_input_is_handled() {
     eprintln!("{count} regression inputs replayed");
     assert!(count >= 2);
 }
+
+/// Writes the seed files of the `decrypt` and `metadata` fuzz targets: the samples
+/// re-encrypted under the fixed data key those targets use, so the fuzzer starts past the
+/// cipher. Run by hand: `cargo test -p sops-core --test regressions -- --ignored`.
+#[test]
+#[ignore]
+fn write_fixed_key_fuzz_seeds() {
+    use sops_core::keys::age::AgeIdentities;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let key = std::fs::read_to_string(root.join("age-key.txt")).unwrap();
+    let ids = AgeIdentities::from_text(&key).unwrap();
+    let out = root.join("fuzz-seeds");
+    std::fs::create_dir_all(&out).unwrap();
+    for (rel, format, ext) in [
+        ("sample.yaml", Format::Yaml, "yaml"),
+        ("sample.json", Format::Json, "json"),
+        ("reliability/sample.enc.env", Format::Dotenv, "env"),
+        ("reliability/sample.enc.ini", Format::Ini, "ini"),
+        ("reliability/sample.enc.toml", Format::Toml, "toml"),
+        ("reliability/sample.enc.bin", Format::Binary, "bin"),
+    ] {
+        let bytes = std::fs::read(root.join(rel)).unwrap();
+        let mut plain = EncryptedFile::parse(&bytes, format)
+            .unwrap()
+            .decrypt(&[&ids], &DecryptOptions::default())
+            .unwrap();
+        plain.data_key = DataKey::from_slice(&[1u8; 32]).unwrap();
+        let enc = plain.encrypt().unwrap();
+        let text = enc.to_bytes(format, &EmitOptions::default()).unwrap();
+        // Check the seed opens with the fixed key.
+        EncryptedFile::parse(&text, format)
+            .unwrap()
+            .decrypt_with_key(
+                DataKey::from_slice(&[1u8; 32]).unwrap(),
+                &DecryptOptions::default(),
+            )
+            .unwrap();
+        std::fs::write(out.join(format!("fixed-key.{ext}")), text).unwrap();
+    }
+}
