@@ -1,5 +1,11 @@
 //! Crash-safe file writes: a temp file in the target's directory, fsync, rename, fsync the
 //! directory. A kill at any instant leaves the old file or the new one, never a truncated one.
+//!
+//! For crash tests, the environment variable `SOPS_RS_TEST_FAILPOINT` (test-only, documented in
+//! SECURITY.md) stops the write at a named point: `after-temp-create`, `mid-temp-write`,
+//! `after-temp-write`, `before-rename` or `after-rename`. `NAME` aborts the process there;
+//! `NAME=sleep:MS` sleeps MS milliseconds there, so a test can SIGKILL the process at that
+//! instant. Unset (always, outside tests), it costs one environment lookup per write.
 
 use std::fs;
 use std::io::{self, Write};
@@ -7,7 +13,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Replaces `path` with `contents` atomically. An existing file keeps its mode and (when
-/// permitted) owner; a symlink is followed and stays a symlink. New files get mode 0644.
+/// permitted) owner; a symlink is followed and stays a symlink. New files get mode 0666 less
+/// the umask (0644 with the usual umask 022), as in sops.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let target = resolve_symlink(path)?;
     let dir = match target.parent() {
@@ -19,26 +26,59 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let existing = fs::metadata(&target).ok();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".sops-tmp")
-        .tempfile_in(&dir)?;
-    let mode = existing
-        .as_ref()
-        .map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".sops-tmp");
+    if existing.is_none() {
+        // A new file gets 0666 less the umask, as `os.Create` gives in sops.
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(&dir)?;
     if let Some(m) = &existing {
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(m.permissions().mode() & 0o7777))?;
         // Keeping the owner only works for root or the same owner; ignore refusal.
         let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
     }
-    tmp.write_all(contents)?;
+    failpoint("after-temp-create");
+    let (first, second) = contents.split_at(contents.len() / 2);
+    tmp.write_all(first)?;
+    failpoint("mid-temp-write");
+    tmp.write_all(second)?;
+    failpoint("after-temp-write");
     tmp.as_file().sync_all()?;
+    failpoint("before-rename");
     tmp.persist(&target).map_err(|e| e.error)?;
+    failpoint("after-rename");
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The failpoints a crash test can stop a write at, in order.
+pub const FAILPOINTS: [&str; 5] = [
+    "after-temp-create",
+    "mid-temp-write",
+    "after-temp-write",
+    "before-rename",
+    "after-rename",
+];
+
+/// Aborts or sleeps at `point` when `SOPS_RS_TEST_FAILPOINT` names it (see the module doc).
+fn failpoint(point: &str) {
+    let Some(spec) = std::env::var_os("SOPS_RS_TEST_FAILPOINT") else {
+        return;
+    };
+    let spec = spec.to_string_lossy();
+    let (name, action) = spec.split_once('=').unwrap_or((&spec, "abort"));
+    if name != point {
+        return;
+    }
+    match action.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {
+        Some(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+        None => std::process::abort(),
+    }
 }
 
 /// Follows symlinks (up to 40) to the file that should be replaced.

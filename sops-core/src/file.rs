@@ -22,7 +22,8 @@ pub struct EncryptedFile {
 }
 
 /// A decrypted file in memory, with the data key that opens it (kept to re-encrypt edits).
-#[derive(Debug, Clone)]
+/// Its `Debug` form shows neither the plaintext nor the key.
+#[derive(Clone)]
 pub struct DecryptedFile {
     /// The plaintext documents.
     pub documents: Vec<Document>,
@@ -34,6 +35,19 @@ pub struct DecryptedFile {
     /// [`EncryptedFile::decrypt_with_key_keeping_ivs`]): [`DecryptedFile::encrypt`] re-uses
     /// them for unchanged values so their ciphertext stays the same.
     pub iv_stash: IvStash,
+}
+
+impl std::fmt::Debug for DecryptedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedFile")
+            .field(
+                "documents",
+                &format_args!("<{} redacted>", self.documents.len()),
+            )
+            .field("metadata", &self.metadata)
+            .field("data_key", &self.data_key)
+            .finish()
+    }
 }
 
 /// Options for decryption.

@@ -37,6 +37,7 @@ pub mod iv_stash;
 pub mod keys;
 pub mod metadata;
 pub mod number;
+pub mod private_dir;
 pub mod timestamp;
 pub mod tree;
 pub mod tree_path;

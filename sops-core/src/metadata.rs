@@ -738,6 +738,8 @@ fn read_group(map: &Map) -> Result<KeyGroup, MetadataError> {
 
 const MAP_SEP: &str = "__map_";
 const LIST_SEP: &str = "__list_";
+/// How deep a flattened metadata key may nest.
+const MAX_FLAT_DEPTH: usize = 32;
 
 /// Flattens nested metadata into `(key, value)` pairs sorted by key, as sops writes them in
 /// dotenv and INI files: nesting as `__map_<key>` / `__list_<i>`, newlines as `\n`, numbers and
@@ -795,6 +797,13 @@ pub fn unflatten<'a>(
         steps.push(Step::Key(rest[..first_end].to_string()));
         rest = &rest[first_end..];
         while !rest.is_empty() {
+            // Real metadata nests four levels at most; bound it so a hostile key cannot
+            // recurse deeply (and so the separator scans stay linear).
+            if steps.len() >= MAX_FLAT_DEPTH {
+                return Err(MetadataError::Invalid(format!(
+                    "metadata key nests deeper than {MAX_FLAT_DEPTH} levels"
+                )));
+            }
             let sep_len = if is_map {
                 MAP_SEP.len()
             } else {

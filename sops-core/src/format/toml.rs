@@ -82,7 +82,14 @@ const PH_COMMENT: u8 = 0x02;
 
 impl Codec for Toml {
     fn parse_plain(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
-        parse(input).map(|doc| vec![doc])
+        parse(input, true).map(|doc| vec![doc])
+    }
+
+    /// An encrypted file's own layout is not kept: its layout record is the encrypted one it
+    /// carries, and a second, plain record (from a hand-edited or tampered file) would show up
+    /// as a comment in the plaintext.
+    fn parse_encrypted(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
+        parse(input, false).map(|doc| vec![doc])
     }
 
     fn emit_plain(&self, docs: &[Document], _opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
@@ -124,9 +131,9 @@ fn too_deep() -> FormatError {
     ))
 }
 
-/// Parses a TOML file into its document, adding a layout record when the file is not in the
-/// default layout.
-fn parse(input: &[u8]) -> Result<Document, FormatError> {
+/// Parses a TOML file into its document, adding a layout record (when `layout` is set) if the
+/// file is not in the default layout.
+fn parse(input: &[u8], layout: bool) -> Result<Document, FormatError> {
     let src = std::str::from_utf8(input).map_err(|e| parse_err(format!("toml: {e}")))?;
     if let Err(e) = toml_edit::ImDocument::parse(src) {
         let msg = e.to_string();
@@ -146,6 +153,9 @@ fn parse(input: &[u8]) -> Result<Document, FormatError> {
         Node::Map(m) => m,
         _ => return Err(parse_err("toml: internal error")),
     };
+    if !layout {
+        return Ok(root);
+    }
     let default = Emitter::default_document(&root, false);
     if default.as_deref().ok() != Some(input) {
         let hash = shape_hash(&root, false);

@@ -111,6 +111,16 @@ struct Loaded {
     searched: Vec<String>,
 }
 
+impl std::fmt::Debug for AgeIdentities {
+    /// Shows how many identities are loaded, never the keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.loaded.get() {
+            Some(l) => write!(f, "AgeIdentities(<{} redacted>)", l.identities.len()),
+            None => f.write_str("AgeIdentities(<not loaded>)"),
+        }
+    }
+}
+
 impl AgeIdentities {
     /// Identities from the environment, read lazily the first time a key is tried.
     pub fn from_env() -> AgeIdentities {
