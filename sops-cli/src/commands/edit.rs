@@ -73,23 +73,21 @@ fn install_signal_cleanup() {
     });
 }
 
-/// A private temporary directory holding the plaintext; removed on drop.
+/// A private temporary directory holding the plaintext (memory-backed where possible); removed
+/// on drop, on signals, and by `PrivateDir`'s watchdog if this process is killed outright.
 struct Scratch {
-    dir: tempfile::TempDir,
+    dir: sops_core::private_dir::PrivateDir,
     file: PathBuf,
 }
 
 impl Scratch {
     fn new(original: &Path, contents: &[u8]) -> Result<Scratch> {
-        let dir = tempfile::Builder::new()
-            .prefix("sops-edit-")
-            .tempdir()
-            .map_err(|e| {
-                fail(
-                    exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
-                    format!("Could not create temporary directory: {e}"),
-                )
-            })?;
+        let dir = sops_core::private_dir::PrivateDir::new().map_err(|e| {
+            fail(
+                exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
+                format!("Could not create temporary directory: {e}"),
+            )
+        })?;
         if let Ok(mut slot) = temp_dir_slot().lock() {
             *slot = Some(dir.path().to_path_buf());
         }
