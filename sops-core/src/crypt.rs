@@ -307,15 +307,7 @@ impl<'s> Walker<'s> {
         self.comments.push(Vec::new());
         for item in map.items.iter_mut() {
             match item {
-                MapItem::Comment(c) => {
-                    self.note_comment(&c.text);
-                    let encrypted = self.decide(m, true);
-                    jobs.push(Job {
-                        aad: Self::aad(path),
-                        encrypted,
-                        slot: Slot::Comment(c),
-                    });
-                }
+                MapItem::Comment(c) => self.push_job(Slot::Comment(c), path, m, jobs),
                 MapItem::Entry(e) => {
                     let key: &'a str = e.key.as_str();
                     path.push(key);
@@ -327,6 +319,25 @@ impl<'s> Walker<'s> {
         }
         self.comments.pop();
         Ok(())
+    }
+
+    /// Records one leaf or comment with its decision and additional data.
+    fn push_job<'a>(
+        &mut self,
+        slot: Slot<'a>,
+        path: &[&'a str],
+        m: PathMatches,
+        jobs: &mut Vec<Job<'a>>,
+    ) {
+        if let Slot::Comment(c) = &slot {
+            self.note_comment(&c.text);
+        }
+        let encrypted = self.decide(m, matches!(slot, Slot::Comment(_)));
+        jobs.push(Job {
+            aad: Self::aad(path),
+            encrypted,
+            slot,
+        });
     }
 
     fn seq<'a>(
@@ -342,23 +353,10 @@ impl<'s> Walker<'s> {
         self.comments.push(Vec::new());
         for item in seq.items.iter_mut() {
             match item {
-                SeqItem::Comment(c) => {
-                    self.note_comment(&c.text);
-                    let encrypted = self.decide(m, true);
-                    jobs.push(Job {
-                        aad: Self::aad(path),
-                        encrypted,
-                        slot: Slot::Comment(c),
-                    });
-                }
+                SeqItem::Comment(c) => self.push_job(Slot::Comment(c), path, m, jobs),
                 SeqItem::Node(Node::Scalar(Scalar::Null)) => self.clear_level(),
                 SeqItem::Node(Node::Scalar(_)) => {
-                    let encrypted = self.decide(m, false);
-                    jobs.push(Job {
-                        aad: Self::aad(path),
-                        encrypted,
-                        slot: Slot::SeqValue(item),
-                    });
+                    self.push_job(Slot::SeqValue(item), path, m, jobs);
                     self.clear_level();
                 }
                 SeqItem::Node(n) => {
@@ -384,12 +382,7 @@ impl<'s> Walker<'s> {
             // sops never visits nulls: not encrypted, not hashed.
             Node::Scalar(Scalar::Null) => Ok(()),
             Node::Scalar(s) => {
-                let encrypted = self.decide(m, false);
-                jobs.push(Job {
-                    aad: Self::aad(path),
-                    encrypted,
-                    slot: Slot::Value(s),
-                });
+                self.push_job(Slot::Value(s), path, m, jobs);
                 Ok(())
             }
         }

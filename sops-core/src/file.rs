@@ -115,7 +115,7 @@ impl EncryptedFile {
 
     /// Encrypts plaintext documents for new recipients with a fresh data key.
     pub fn encrypt(
-        mut documents: Vec<Document>,
+        documents: Vec<Document>,
         opts: &EncryptOptions,
     ) -> Result<EncryptedFile, Error> {
         let mut selectors = opts.selectors.clone();
@@ -137,14 +137,13 @@ impl EncryptedFile {
             version: metadata::WRITER_VERSION.to_string(),
             ..Default::default()
         };
-        let sel = Selection::new(&metadata.selectors)?;
-        let mac = crypt::encrypt_documents(&mut documents, &data_key, &sel)?;
-        let mut file = EncryptedFile {
+        DecryptedFile {
             documents,
             metadata,
-        };
-        file.seal_mac(&data_key, &mac);
-        Ok(file)
+            data_key,
+            iv_stash: Default::default(),
+        }
+        .encrypt()
     }
 
     fn seal_mac(&mut self, key: &DataKey, mac: &str) {
