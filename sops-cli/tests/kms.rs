@@ -501,3 +501,48 @@ fn service_specific_endpoint_wins() {
         assert_eq!(show(&dec), PLAIN);
     }
 }
+
+#[test]
+fn rotate_adds_and_removes_kms_keys() {
+    let moto = moto();
+    let arns = moto.create_keys("eu-central-1", 1);
+    let d = Dir::new();
+    d.write("plain.yaml", PLAIN);
+    let enc = ok(
+        run(
+            &d,
+            &our_sops(),
+            &["-e", "--age", RECIPIENT, "plain.yaml"],
+            &[],
+        ),
+        "encrypt",
+    );
+    d.write("s.yaml", &enc);
+    ok(
+        run(
+            &d,
+            &our_sops(),
+            &["rotate", "-i", "--add-kms", &arns[0], "s.yaml"],
+            &[],
+        ),
+        "rotate --add-kms",
+    );
+    let rotated = show(&d.read("s.yaml"));
+    assert!(rotated.contains(&arns[0]), "{rotated}");
+    // The KMS key alone opens it, with the reference sops too.
+    let without_age = d.run_without_key(&reference_sops(), &["-d", "s.yaml"]);
+    assert_eq!(
+        show(&ok(without_age, "reference decrypt with KMS only")),
+        PLAIN
+    );
+    ok(
+        run(
+            &d,
+            &our_sops(),
+            &["rotate", "-i", "--rm-kms", &arns[0], "s.yaml"],
+            &[],
+        ),
+        "rotate --rm-kms",
+    );
+    assert!(!show(&d.read("s.yaml")).contains(&arns[0]));
+}

@@ -49,7 +49,6 @@ pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
 /// The keys to add and the keys to remove, as [`KeySpec`]s.
 pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
     let unsupported = [
-        ("--add-kms", "AWS KMS", &k.add_kms),
         ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
         ("--add-azure-kv", "Azure Key Vault", &k.add_azure_kv),
         (
@@ -76,6 +75,7 @@ pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
             .filter(|s| !s.is_empty())
             .map(KeySpec::Pgp),
     );
+    add.extend(list(&k.add_kms).into_iter().map(kms_spec));
     let mut rm: Vec<KeySpec> = list(&k.rm_age).into_iter().map(KeySpec::Age).collect();
     rm.extend(
         config::pgp_fingerprints(k.rm_pgp.as_deref().unwrap_or(""))
