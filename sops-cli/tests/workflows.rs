@@ -636,8 +636,8 @@ fn rotate_adds_and_removes_age_keys() {
         &our_sops(),
         &[
             "rotate",
-            "--add-kms",
-            "arn:aws:kms:us-east-1:1:key/x",
+            "--add-gcp-kms",
+            "projects/p/locations/global/keyRings/r/cryptoKeys/k",
             "enc.yaml",
         ],
         &[("SOPS_AGE_KEY_FILE", key2.to_str().unwrap())],
