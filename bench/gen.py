@@ -35,7 +35,7 @@ def to_yaml(doc):
     return "\n".join(out) + "\n"
 
 outdir = sys.argv[1]
-for name, n in [("small", 2), ("medium", 170), ("large", 20000)]:
+for name, n in [("small", 10), ("medium", 1000), ("large", 20000)]:
     doc = make(n, 42)
     with open(f"{outdir}/{name}.yaml", "w") as f:
         f.write(to_yaml(doc))
