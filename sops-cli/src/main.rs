@@ -7,6 +7,11 @@ mod exit;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a large file is hundreds of thousands of small
+/// strings, and glibc's allocator spends more time on them than parsing does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = cli::Cli::parse();
     match commands::run(cli) {

@@ -10,6 +10,7 @@
 //! This module knows nothing about encryption: the `sops` metadata is an ordinary entry.
 
 mod emit;
+mod fast;
 mod parse;
 mod resolve;
 
@@ -57,3 +58,6 @@ impl Codec for Yaml {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fast_tests;

@@ -114,36 +114,65 @@ fn perr(msg: impl Into<String>) -> FormatError {
     FormatError::Parse(msg.into())
 }
 
-/// Parses a YAML stream into documents.
+/// Parses a YAML stream into documents: through the line-oriented fast path when the input
+/// stays in its subset, through granit otherwise (the two produce the same events).
 pub(crate) fn parse(input: &[u8]) -> Result<Vec<Document>, FormatError> {
     if input.is_empty() {
         return Err(FormatError::EmptyYaml);
     }
     let text = std::str::from_utf8(input).map_err(|_| perr("yaml: invalid leading UTF-8 octet"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(docs) = parse_fast(text) {
+        return Ok(docs);
+    }
+    parse_full(text)
+}
+
+/// The fast path: `None` when the input leaves its subset or anything goes wrong, in which
+/// case granit parses the input again and reports the error, if any.
+fn parse_fast(text: &str) -> Option<Vec<Document>> {
+    let mut b = Builder::new();
+    super::fast::scan(text, |event, span| {
+        b.event(event, span, text)
+            .map_err(|_| super::fast::Unsupported)
+    })
+    .ok()?;
+    b.finish().ok()
+}
+
+/// Parses with granit, which reads all of YAML.
+pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
     let mut parser = Parser::new_from_str(text);
-    let mut b = Builder {
-        stack: Vec::new(),
-        pending: Vec::new(),
-        anchors: HashMap::new(),
-        count: 0,
-        docs: Vec::new(),
-        root: None,
-        doc_seen_root: false,
-        last: Last::None,
-        doc_index: 0,
-    };
+    let mut b = Builder::new();
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| scan_error(&e))?;
         b.event(event, span, text)?;
     }
-    if b.docs.is_empty() {
-        return Err(perr("EOF"));
-    }
-    Ok(b.docs)
+    b.finish()
 }
 
 impl Builder {
+    fn new() -> Builder {
+        Builder {
+            stack: Vec::new(),
+            pending: Vec::new(),
+            anchors: HashMap::new(),
+            count: 0,
+            docs: Vec::new(),
+            root: None,
+            doc_seen_root: false,
+            last: Last::None,
+            doc_index: 0,
+        }
+    }
+
+    fn finish(self) -> Result<Vec<Document>, FormatError> {
+        if self.docs.is_empty() {
+            return Err(perr("EOF"));
+        }
+        Ok(self.docs)
+    }
+
     fn event(&mut self, event: Event<'_>, span: Span, src: &str) -> Result<(), FormatError> {
         let line = span.start.line();
         let col = span.start.col();
