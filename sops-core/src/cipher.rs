@@ -103,17 +103,28 @@ pub struct EncryptedValue {
 impl EncryptedValue {
     /// Parses the `ENC[...]` text form. Like sops, anything after the closing `]` is ignored.
     pub fn parse(text: &str) -> Result<EncryptedValue, CipherError> {
+        Self::decode(Self::split(text)?)
+    }
+
+    /// The four fields of the text form, still in base64: data, iv, tag and type.
+    fn split(text: &str) -> Result<[&str; 4], CipherError> {
         let rest = text.strip_prefix(PREFIX).ok_or(CipherError::NotEncrypted)?;
-        if let Some(fields) = Self::split_common(rest) {
-            return Self::decode(fields);
+        let fields = match Self::split_common(rest) {
+            Some(fields) => fields,
+            None => {
+                let body = &rest[..rest.rfind(']').ok_or(CipherError::NotEncrypted)?];
+                let (body, type_tag) = body
+                    .rsplit_once(",type:")
+                    .ok_or(CipherError::NotEncrypted)?;
+                let (body, tag) = body.rsplit_once(",tag:").ok_or(CipherError::NotEncrypted)?;
+                let (data, iv) = body.rsplit_once(",iv:").ok_or(CipherError::NotEncrypted)?;
+                [data, iv, tag, type_tag]
+            }
+        };
+        if fields.iter().any(|f| f.is_empty()) {
+            return Err(CipherError::NotEncrypted);
         }
-        let body = &rest[..rest.rfind(']').ok_or(CipherError::NotEncrypted)?];
-        let (body, type_tag) = body
-            .rsplit_once(",type:")
-            .ok_or(CipherError::NotEncrypted)?;
-        let (body, tag) = body.rsplit_once(",tag:").ok_or(CipherError::NotEncrypted)?;
-        let (data, iv) = body.rsplit_once(",iv:").ok_or(CipherError::NotEncrypted)?;
-        Self::decode([data, iv, tag, type_tag])
+        Ok(fields)
     }
 
     /// The usual layout after the prefix, `D,iv:I,tag:T,type:Y]` with no commas inside the fields, split
@@ -133,9 +144,6 @@ impl EncryptedValue {
     }
 
     fn decode([data, iv, tag, type_tag]: [&str; 4]) -> Result<EncryptedValue, CipherError> {
-        if data.is_empty() || iv.is_empty() || tag.is_empty() || type_tag.is_empty() {
-            return Err(CipherError::NotEncrypted);
-        }
         let decode =
             |field: &str, name| B64.decode(field).map_err(|_| CipherError::BadBase64(name));
         Ok(EncryptedValue {
@@ -210,6 +218,34 @@ impl ValueCipher {
         out
     }
 
+    /// Parses and decrypts the `ENC[...]` text form in one step, with one allocation (the
+    /// plaintext). Returns the plaintext and the `type:` tag. Same checks and errors as
+    /// [`EncryptedValue::parse`] followed by [`ValueCipher::decrypt`].
+    pub fn decrypt_text<'t>(
+        &self,
+        text: &'t str,
+        aad: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, &'t str), CipherError> {
+        let [data, iv, tag, type_tag] = EncryptedValue::split(text)?;
+        let mut buffer = Zeroizing::new(
+            B64.decode(data)
+                .map_err(|_| CipherError::BadBase64("data"))?,
+        );
+        let iv: Option<[u8; IV_LEN]> = decode_exact(iv, "iv")?;
+        let tag: Option<[u8; TAG_LEN]> = decode_exact(tag, "tag")?;
+        let iv = iv.ok_or(CipherError::BadLength("iv"))?;
+        let tag = tag.ok_or(CipherError::BadLength("tag"))?;
+        self.aead
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&iv),
+                aad,
+                &mut buffer,
+                Tag::from_slice(&tag),
+            )
+            .map_err(|_| CipherError::Authentication)?;
+        Ok((buffer, type_tag))
+    }
+
     /// Decrypts a parsed value with `aad`, returning the plaintext bytes.
     pub fn decrypt(
         &self,
@@ -233,6 +269,26 @@ impl ValueCipher {
             .map_err(|_| CipherError::Authentication)?;
         Ok(buffer)
     }
+}
+
+/// Decodes a base64 field that should hold exactly `N` bytes: `None` when it decodes to
+/// another length, an error when it is not base64.
+fn decode_exact<const N: usize>(
+    field: &str,
+    name: &'static str,
+) -> Result<Option<[u8; N]>, CipherError> {
+    let bad = |_| CipherError::BadBase64(name);
+    // 84 base64 characters decode to at most 63 bytes.
+    if field.len() <= 84 {
+        let mut buf = [0u8; 64];
+        let n = B64.decode_slice(field, &mut buf).map_err(|e| match e {
+            base64::DecodeSliceError::DecodeError(e) => bad(e),
+            base64::DecodeSliceError::OutputSliceTooSmall => CipherError::BadBase64(name),
+        })?;
+        return Ok(buf[..n].try_into().ok());
+    }
+    let bytes = B64.decode(field).map_err(bad)?;
+    Ok(bytes.as_slice().try_into().ok())
 }
 
 #[cfg(test)]
@@ -285,6 +341,35 @@ mod tests {
             decrypt(&key, &short, b""),
             Err(CipherError::BadLength("iv"))
         );
+    }
+
+    #[test]
+    fn decrypt_text_agrees_with_parse_then_decrypt() {
+        let key = DataKey::generate();
+        let vc = key.value_cipher();
+        let good = vc.encrypt(b"secret", b"a:", "str", None);
+        let long = format!("ENC[AES256_GCM,data:AA==,iv:{},tag:AA==,type:str]", "A".repeat(200));
+        let inputs = [
+            good.clone(),
+            good.replace("data:", "data:!"),
+            good.replace("iv:", "iv:!"),
+            good.replace("tag:", "tag:!"),
+            good.replace("type:str", "type:"),
+            "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]".into(),
+            "ENC[AES256_GCM,data:AA==,iv:AA==,tag:!,type:str]".into(),
+            long,
+            "ENC[AES256_GCM,data:a,b,iv:AA==,tag:AA==,type:str]".into(),
+            "not encrypted".into(),
+        ];
+        for text in inputs {
+            let two_steps = EncryptedValue::parse(&text)
+                .and_then(|v| vc.decrypt(&v, b"a:").map(|p| (p, v.type_tag)));
+            let one_step = vc
+                .decrypt_text(&text, b"a:")
+                .map(|(p, t)| (p, t.to_string()));
+            assert_eq!(one_step, two_steps, "{text}");
+        }
+        assert_eq!(vc.decrypt_text(&good, b"b:"), Err(CipherError::Authentication));
     }
 
     #[test]

@@ -513,6 +513,18 @@ pub fn encrypt_documents_with_ivs(
     Ok(mac)
 }
 
+/// Turns decrypted bytes back into a typed scalar according to the `type:` tag, taking the
+/// bytes of a string without copying them.
+fn typed_scalar_owned(type_tag: &str, bytes: Vec<u8>) -> Result<Scalar, String> {
+    match type_tag {
+        "str" | "bytes" => Ok(match String::from_utf8(bytes) {
+            Ok(s) => Scalar::Str(s),
+            Err(e) => Scalar::Bytes(e.into_bytes()),
+        }),
+        _ => typed_scalar(type_tag, &bytes),
+    }
+}
+
 /// Turns decrypted bytes back into a typed scalar according to the `type:` tag.
 fn typed_scalar(type_tag: &str, bytes: &[u8]) -> Result<Scalar, String> {
     let text = || {
@@ -587,14 +599,15 @@ fn decrypt_scalar(vc: &ValueCipher, stored: &Scalar, aad: &[u8]) -> Result<Decry
             return Err("the value is not encrypted, but the file's rules say it should be".into())
         }
     };
-    let parsed = EncryptedValue::parse(text).map_err(|e| e.to_string())?;
-    let plain = vc.decrypt(&parsed, aad).map_err(|e| e.to_string())?;
-    if parsed.type_tag == "comment" {
-        return String::from_utf8(plain.to_vec())
+    let (mut plain, type_tag) = vc.decrypt_text(text, aad).map_err(|e| e.to_string())?;
+    // The plaintext moves into the tree, which holds plaintext anyway.
+    let bytes = std::mem::take(&mut *plain);
+    if type_tag == "comment" {
+        return String::from_utf8(bytes)
             .map(Decrypted::Comment)
             .map_err(|_| "comment is not valid UTF-8".into());
     }
-    typed_scalar(&parsed.type_tag, &plain).map(Decrypted::Value)
+    typed_scalar_owned(type_tag, bytes).map(Decrypted::Value)
 }
 
 /// Decrypts every selected value and comment of encrypted documents in place and returns
@@ -688,17 +701,15 @@ fn decrypt_jobs(jobs: &mut [Job<'_>], key: &DataKey) -> Result<(), CryptError> {
                     path: job.aad.clone(),
                     reason,
                 };
-                let parsed = EncryptedValue::parse(&c.text).map_err(|e| fail(e.to_string()))?;
-                let plain = vc
-                    .decrypt(&parsed, job.aad.as_bytes())
+                let (mut plain, type_tag) = vc
+                    .decrypt_text(&c.text, job.aad.as_bytes())
                     .map_err(|e| fail(e.to_string()))?;
-                if parsed.type_tag != "comment" {
+                if type_tag != "comment" {
                     return Err(fail(format!(
-                        "expected type:comment, found type:{}",
-                        parsed.type_tag
+                        "expected type:comment, found type:{type_tag}"
                     )));
                 }
-                c.text = String::from_utf8(plain.to_vec())
+                c.text = String::from_utf8(std::mem::take(&mut *plain))
                     .map_err(|_| fail("comment is not valid UTF-8".into()))?;
             }
         }
