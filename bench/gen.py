@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes deterministic benchmark inputs: small (~10 entries), medium (~1 000), large (~20 000
-entries, ~3.5 MB YAML) of nested maps, lists, ints, bools, floats and comments, in YAML and JSON."""
+entries, ~4.3 MB YAML) of nested maps, lists, ints, bools, floats and comments, in YAML and JSON.
+Usage: gen.py OUTDIR [small|medium|large ...]   (default: all three sizes)"""
 import json
 import random
 import sys
@@ -34,8 +35,10 @@ def to_yaml(doc):
                 out.append(f"    {kk}: {vv}")
     return "\n".join(out) + "\n"
 
+SIZES = {"small": 10, "medium": 1000, "large": 20000}
 outdir = sys.argv[1]
-for name, n in [("small", 10), ("medium", 1000), ("large", 20000)]:
+for name in sys.argv[2:] or SIZES:
+    n = SIZES[name]
     doc = make(n, 42)
     with open(f"{outdir}/{name}.yaml", "w") as f:
         f.write(to_yaml(doc))
