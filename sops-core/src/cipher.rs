@@ -130,14 +130,21 @@ impl EncryptedValue {
     /// The usual layout after the prefix, `D,iv:I,tag:T,type:Y]` with no commas inside the fields, split
     /// by a single scan; anything unusual goes to the general (regex-equivalent) path.
     fn split_common(rest: &str) -> Option<[&str; 4]> {
-        let mut parts = rest.splitn(4, ',');
-        let data = parts.next()?;
-        let iv = parts.next()?.strip_prefix("iv:")?;
-        let tag = parts.next()?.strip_prefix("tag:")?;
-        let last = parts.next()?.strip_prefix("type:")?;
-        let end = last.find(']')?;
+        let field = |text: &'_ str| -> Option<usize> { memchr::memchr(b',', text.as_bytes()) };
+        let data_end = field(rest)?;
+        let data = &rest[..data_end];
+        let rest = rest[data_end + 1..].strip_prefix("iv:")?;
+        let iv_end = field(rest)?;
+        let iv = &rest[..iv_end];
+        let rest = rest[iv_end + 1..].strip_prefix("tag:")?;
+        let tag_end = field(rest)?;
+        let tag = &rest[..tag_end];
+        let last = rest[tag_end + 1..].strip_prefix("type:")?;
+        let end = memchr::memchr(b']', last.as_bytes())?;
         // A second `]` means the greedy match of the general path could differ.
-        if last[end + 1..].contains(']') || last[..end].contains(',') {
+        if memchr::memchr(b']', &last.as_bytes()[end + 1..]).is_some()
+            || memchr::memchr(b',', &last.as_bytes()[..end]).is_some()
+        {
             return None;
         }
         Some([data, iv, tag, &last[..end]])
@@ -227,10 +234,12 @@ impl ValueCipher {
         aad: &[u8],
     ) -> Result<(Zeroizing<Vec<u8>>, &'t str), CipherError> {
         let [data, iv, tag, type_tag] = EncryptedValue::split(text)?;
-        let mut buffer = Zeroizing::new(
-            B64.decode(data)
-                .map_err(|_| CipherError::BadBase64("data"))?,
-        );
+        let mut buffer = Zeroizing::new(Vec::with_capacity(data.len() / 4 * 3));
+        if decode_canonical(data.as_bytes(), &mut buffer).is_none() {
+            buffer.clear();
+            B64.decode_vec(data, &mut buffer)
+                .map_err(|_| CipherError::BadBase64("data"))?;
+        }
         let iv: Option<[u8; IV_LEN]> = decode_exact(iv, "iv")?;
         let tag: Option<[u8; TAG_LEN]> = decode_exact(tag, "tag")?;
         let iv = iv.ok_or(CipherError::BadLength("iv"))?;
@@ -278,6 +287,12 @@ fn decode_exact<const N: usize>(
     name: &'static str,
 ) -> Result<Option<[u8; N]>, CipherError> {
     let bad = |_| CipherError::BadBase64(name);
+    if field.len() == N.div_ceil(3) * 4 {
+        let mut buf = [0u8; 66];
+        if let Some(len) = decode_canonical_into(field.as_bytes(), &mut buf) {
+            return Ok(buf[..len].try_into().ok());
+        }
+    }
     // 84 base64 characters decode to at most 63 bytes.
     if field.len() <= 84 {
         let mut buf = [0u8; 64];
@@ -289,6 +304,71 @@ fn decode_exact<const N: usize>(
     }
     let bytes = B64.decode(field).map_err(bad)?;
     Ok(bytes.as_slice().try_into().ok())
+}
+
+/// Value of each standard base64 character, 0xff for the others.
+const BASE64_VALUES: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes canonical padded standard base64 (what sops writes), appending to `out`, or returns
+/// `None` for anything else: the base64 crate then decides, so both paths accept the same
+/// inputs.
+fn decode_canonical(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    out.resize(start + text.len() / 4 * 3, 0);
+    match decode_canonical_into(text, &mut out[start..]) {
+        Some(len) => {
+            out.truncate(start + len);
+            Some(())
+        }
+        None => {
+            out.truncate(start);
+            None
+        }
+    }
+}
+
+/// [`decode_canonical`] into `dst`, which holds at least `text.len() / 4 * 3` bytes; returns
+/// the decoded length.
+fn decode_canonical_into(text: &[u8], dst: &mut [u8]) -> Option<usize> {
+    if text.is_empty() || text.len() % 4 != 0 || dst.len() < text.len() / 4 * 3 {
+        return None;
+    }
+    let (body, last) = text.split_at(text.len() - 4);
+    let mut invalid = 0u8;
+    for (quad, out) in body.chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
+        let v = [quad[0], quad[1], quad[2], quad[3]].map(|c| BASE64_VALUES[c as usize]);
+        invalid |= v[0] | v[1] | v[2] | v[3];
+        let n =
+            u32::from(v[0]) << 18 | u32::from(v[1]) << 12 | u32::from(v[2]) << 6 | u32::from(v[3]);
+        out.copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    if invalid & 0x80 != 0 {
+        return None;
+    }
+    let v = [last[0], last[1], last[2], last[3]].map(|c| BASE64_VALUES[c as usize]);
+    let tail = match (last[2], last[3]) {
+        _ if (v[0] | v[1]) & 0x80 != 0 => return None,
+        (b'=', b'=') if v[1] & 0x0f == 0 => 1,
+        (_, b'=') if v[2] & 0x80 == 0 && v[2] & 0x03 == 0 => 2,
+        _ if (v[2] | v[3]) & 0x80 == 0 => 3,
+        _ => return None,
+    };
+    let n = u32::from(v[0]) << 18
+        | u32::from(v[1]) << 12
+        | u32::from(v[2] & 0x3f) << 6
+        | u32::from(v[3] & 0x3f);
+    let at = body.len() / 4 * 3;
+    dst[at..at + tail].copy_from_slice(&n.to_be_bytes()[1..1 + tail]);
+    Some(at + tail)
 }
 
 #[cfg(test)]
@@ -344,11 +424,45 @@ mod tests {
     }
 
     #[test]
+    fn canonical_base64_decodes_as_the_base64_crate_does() {
+        let mut rng = rand::thread_rng();
+        for len in 0..70 {
+            let mut bytes = vec![0u8; len];
+            rng.fill_bytes(&mut bytes);
+            let text = B64.encode(&bytes);
+            let mut out = Vec::new();
+            if len > 0 {
+                assert_eq!(decode_canonical(text.as_bytes(), &mut out), Some(()));
+                assert_eq!(out, bytes);
+            }
+        }
+        // Every 4-character combination from a small alphabet: both agree or the fast path
+        // declines.
+        let chars = b"AQgw/+=a9";
+        for a in chars {
+            for b in chars {
+                for c in chars {
+                    for d in chars {
+                        let text = [b'Q', b'U', b'J', b'D', *a, *b, *c, *d];
+                        let mut out = Vec::new();
+                        if decode_canonical(&text, &mut out).is_some() {
+                            assert_eq!(B64.decode(text).ok(), Some(out), "{text:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn decrypt_text_agrees_with_parse_then_decrypt() {
         let key = DataKey::generate();
         let vc = key.value_cipher();
         let good = vc.encrypt(b"secret", b"a:", "str", None);
-        let long = format!("ENC[AES256_GCM,data:AA==,iv:{},tag:AA==,type:str]", "A".repeat(200));
+        let long = format!(
+            "ENC[AES256_GCM,data:AA==,iv:{},tag:AA==,type:str]",
+            "A".repeat(200)
+        );
         let inputs = [
             good.clone(),
             good.replace("data:", "data:!"),
@@ -369,7 +483,10 @@ mod tests {
                 .map(|(p, t)| (p, t.to_string()));
             assert_eq!(one_step, two_steps, "{text}");
         }
-        assert_eq!(vc.decrypt_text(&good, b"b:"), Err(CipherError::Authentication));
+        assert_eq!(
+            vc.decrypt_text(&good, b"b:"),
+            Err(CipherError::Authentication)
+        );
     }
 
     #[test]

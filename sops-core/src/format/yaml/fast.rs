@@ -51,6 +51,7 @@ where
         next: 0,
         line: 0,
         line_start: 0,
+        line_ascii: true,
         blocks: Vec::new(),
         awaiting: None,
         held: Vec::new(),
@@ -172,6 +173,8 @@ struct Scanner<'a, F> {
     line: usize,
     /// Byte offset of the current line.
     line_start: usize,
+    /// Whether the current line is ASCII (columns are then byte distances).
+    line_ascii: bool,
     blocks: Vec<Block>,
     awaiting: Option<Awaiting>,
     /// Comments met while a value is awaited: granit reports them after a null value and
@@ -215,6 +218,7 @@ where
         self.next = end + 1;
         self.line += 1;
         self.line_start = start;
+        self.line_ascii = self.bytes[start..end].is_ascii();
         Some((start, end))
     }
 
@@ -244,11 +248,10 @@ where
 
     /// The position of byte `byte` of the current line.
     fn pos(&self, byte: usize) -> Pos {
-        let before = &self.src[self.line_start..byte];
-        let col = if before.is_ascii() {
-            before.len()
+        let col = if self.line_ascii {
+            byte - self.line_start
         } else {
-            before.chars().count()
+            self.src[self.line_start..byte].chars().count()
         };
         Pos {
             byte,
