@@ -189,10 +189,18 @@ impl PathMatches {
     }
 }
 
-/// One leaf or comment to process, with its decision and additional data.
-struct Job<'a> {
+/// One leaf or comment to process, with its decision and additional data (kept in one
+/// shared string for all jobs).
+struct Job<'a, 's> {
     slot: Slot<'a>,
-    aad: String,
+    aad: &'s str,
+    encrypted: bool,
+}
+
+/// A job as the walk records it: its additional data is a range of the walk's arena.
+struct PendingJob<'a> {
+    slot: Slot<'a>,
+    aad: std::ops::Range<usize>,
     encrypted: bool,
 }
 
@@ -229,6 +237,8 @@ struct Walker<'s> {
     /// Comments seen at each open level since the last value (only kept when a comment
     /// selector is in use).
     comments: Vec<Vec<String>>,
+    /// The additional data of every job, one after the other.
+    aads: String,
 }
 
 /// Deepest nesting the walk accepts.
@@ -282,16 +292,17 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn aad(path: &[&str]) -> String {
-        let mut s = String::with_capacity(path.iter().map(|p| p.len() + 1).sum::<usize>() + 1);
+    /// Appends the additional data of `path` (its keys joined and ended by `:`) to the arena.
+    fn push_aad(&mut self, path: &[&str]) -> std::ops::Range<usize> {
+        let start = self.aads.len();
         for p in path {
-            s.push_str(p);
-            s.push(':');
+            self.aads.push_str(p);
+            self.aads.push(':');
         }
         if path.is_empty() {
-            s.push(':');
+            self.aads.push(':');
         }
-        s
+        start..self.aads.len()
     }
 
     fn map<'a>(
@@ -299,7 +310,7 @@ impl<'s> Walker<'s> {
         map: &'a mut Map,
         path: &mut Vec<&'a str>,
         m: PathMatches,
-        jobs: &mut Vec<Job<'a>>,
+        jobs: &mut Vec<PendingJob<'a>>,
     ) -> Result<(), CryptError> {
         if path.len() > MAX_DEPTH {
             return Err(CryptError::TooDeep(MAX_DEPTH));
@@ -327,14 +338,15 @@ impl<'s> Walker<'s> {
         slot: Slot<'a>,
         path: &[&'a str],
         m: PathMatches,
-        jobs: &mut Vec<Job<'a>>,
+        jobs: &mut Vec<PendingJob<'a>>,
     ) {
         if let Slot::Comment(c) = &slot {
             self.note_comment(&c.text);
         }
         let encrypted = self.decide(m, matches!(slot, Slot::Comment(_)));
-        jobs.push(Job {
-            aad: Self::aad(path),
+        let aad = self.push_aad(path);
+        jobs.push(PendingJob {
+            aad,
             encrypted,
             slot,
         });
@@ -345,7 +357,7 @@ impl<'s> Walker<'s> {
         seq: &'a mut Seq,
         path: &mut Vec<&'a str>,
         m: PathMatches,
-        jobs: &mut Vec<Job<'a>>,
+        jobs: &mut Vec<PendingJob<'a>>,
     ) -> Result<(), CryptError> {
         if path.len() > MAX_DEPTH || self.comments.len() > MAX_DEPTH {
             return Err(CryptError::TooDeep(MAX_DEPTH));
@@ -374,7 +386,7 @@ impl<'s> Walker<'s> {
         node: &'a mut Node,
         path: &mut Vec<&'a str>,
         m: PathMatches,
-        jobs: &mut Vec<Job<'a>>,
+        jobs: &mut Vec<PendingJob<'a>>,
     ) -> Result<(), CryptError> {
         match node {
             Node::Map(map) => self.map(map, path, m, jobs),
@@ -389,22 +401,38 @@ impl<'s> Walker<'s> {
     }
 }
 
-fn collect_jobs<'a>(docs: &'a mut [Document], sel: &Selection) -> Result<Vec<Job<'a>>, CryptError> {
-    let mut jobs = Vec::new();
+/// Lists every leaf and comment of the documents in order; their additional data is kept in
+/// `arena`.
+fn collect_jobs<'a, 's>(
+    docs: &'a mut [Document],
+    sel: &Selection,
+    arena: &'s mut String,
+) -> Result<Vec<Job<'a, 's>>, CryptError> {
+    let mut pending = Vec::new();
     let mut walker = Walker {
         sel,
         comments: Vec::new(),
+        aads: std::mem::take(arena),
     };
     for doc in docs.iter_mut() {
         let mut path = Vec::new();
-        walker.map(doc, &mut path, PathMatches::default(), &mut jobs)?;
+        walker.map(doc, &mut path, PathMatches::default(), &mut pending)?;
     }
-    Ok(jobs)
+    *arena = walker.aads;
+    let arena: &'s String = arena;
+    Ok(pending
+        .into_iter()
+        .map(|job| Job {
+            aad: &arena[job.aad],
+            slot: job.slot,
+            encrypted: job.encrypted,
+        })
+        .collect())
 }
 
-fn for_each_job<'a, F>(jobs: &mut [Job<'a>], f: F) -> Result<(), CryptError>
+fn for_each_job<'a, 's, F>(jobs: &mut [Job<'a, 's>], f: F) -> Result<(), CryptError>
 where
-    F: Fn(&mut Job<'a>) -> Result<(), CryptError> + Sync + Send,
+    F: Fn(&mut Job<'a, 's>) -> Result<(), CryptError> + Sync + Send,
 {
     if jobs.len() >= PARALLEL_THRESHOLD {
         // Keep the first error in document order.
@@ -436,7 +464,7 @@ fn new_hasher(sel: &Selection) -> Sha512 {
 }
 
 /// Hashes the plaintext leaves in document order (comments excluded), as sops's MAC does.
-fn hash_jobs(jobs: &[Job<'_>], sel: &Selection) -> String {
+fn hash_jobs(jobs: &[Job<'_, '_>], sel: &Selection) -> String {
     let mut hasher = new_hasher(sel);
     for job in jobs {
         if let Some(s) = job.slot.scalar() {
@@ -450,7 +478,8 @@ fn hash_jobs(jobs: &[Job<'_>], sel: &Selection) -> String {
 
 /// Computes the MAC of plaintext documents without changing them.
 pub fn compute_mac(docs: &mut [Document], sel: &Selection) -> Result<String, CryptError> {
-    let jobs = collect_jobs(docs, sel)?;
+    let mut arena = String::new();
+    let jobs = collect_jobs(docs, sel, &mut arena)?;
     Ok(hash_jobs(&jobs, sel))
 }
 
@@ -473,7 +502,8 @@ pub fn encrypt_documents_with_ivs(
     stash: Option<&IvStash>,
 ) -> Result<String, CryptError> {
     let stash = stash.filter(|s| !s.is_empty());
-    let mut jobs = collect_jobs(docs, sel)?;
+    let mut arena = String::new();
+    let mut jobs = collect_jobs(docs, sel, &mut arena)?;
     let mac = hash_jobs(&jobs, sel);
     let vc = key.value_cipher();
     for_each_job(&mut jobs, |job| {
@@ -483,7 +513,7 @@ pub fn encrypt_documents_with_ivs(
         if let Some(s) = job.slot.scalar_mut() {
             if !s.is_empty() {
                 let plain = s.plaintext_bytes();
-                let iv = stash.and_then(|st| st.get(&job.aad, s.type_tag(), &plain));
+                let iv = stash.and_then(|st| st.get(job.aad, s.type_tag(), &plain));
                 let text = vc.encrypt(&plain, job.aad.as_bytes(), s.type_tag(), iv.as_ref());
                 *s = Scalar::Str(text);
             }
@@ -493,7 +523,7 @@ pub fn encrypt_documents_with_ivs(
             Slot::Value(_) | Slot::SeqValue(_) => {}
             Slot::Comment(c) => {
                 if !c.text.is_empty() {
-                    let iv = stash.and_then(|st| st.get(&job.aad, "comment", c.text.as_bytes()));
+                    let iv = stash.and_then(|st| st.get(job.aad, "comment", c.text.as_bytes()));
                     c.text = vc.encrypt(
                         c.text.as_bytes(),
                         job.aad.as_bytes(),
@@ -502,7 +532,7 @@ pub fn encrypt_documents_with_ivs(
                     );
                     if let Some(r) = &sel.unencrypted_comment_regex {
                         if r.is_match(&c.text) {
-                            return Err(CryptError::CommentMatchesRegex(job.aad.clone()));
+                            return Err(CryptError::CommentMatchesRegex(job.aad.to_string()));
                         }
                     }
                 }
@@ -617,7 +647,8 @@ pub fn decrypt_documents(
     key: &DataKey,
     sel: &Selection,
 ) -> Result<String, CryptError> {
-    let mut jobs = collect_jobs(docs, sel)?;
+    let mut arena = String::new();
+    let mut jobs = collect_jobs(docs, sel, &mut arena)?;
     decrypt_jobs(&mut jobs, key)?;
     Ok(hash_jobs(&jobs, sel))
 }
@@ -630,7 +661,8 @@ pub fn decrypt_documents_keeping_ivs(
     sel: &Selection,
     stash: &mut IvStash,
 ) -> Result<String, CryptError> {
-    let mut jobs = collect_jobs(docs, sel)?;
+    let mut arena = String::new();
+    let mut jobs = collect_jobs(docs, sel, &mut arena)?;
     let ivs: Vec<Option<[u8; cipher::IV_LEN]>> = jobs
         .iter()
         .map(|job| {
@@ -648,13 +680,13 @@ pub fn decrypt_documents_keeping_ivs(
     for (job, iv) in jobs.iter().zip(ivs) {
         let Some(iv) = iv else { continue };
         match &job.slot {
-            Slot::Comment(c) => stash.insert(&job.aad, "comment", c.text.as_bytes(), iv),
+            Slot::Comment(c) => stash.insert(job.aad, "comment", c.text.as_bytes(), iv),
             Slot::SeqValue(SeqItem::Comment(c)) => {
-                stash.insert(&job.aad, "comment", c.text.as_bytes(), iv)
+                stash.insert(job.aad, "comment", c.text.as_bytes(), iv)
             }
             slot => {
                 if let Some(s) = slot.scalar() {
-                    stash.insert(&job.aad, s.type_tag(), &s.plaintext_bytes(), iv);
+                    stash.insert(job.aad, s.type_tag(), &s.plaintext_bytes(), iv);
                 }
             }
         }
@@ -663,7 +695,7 @@ pub fn decrypt_documents_keeping_ivs(
     Ok(hash_jobs(&jobs, sel))
 }
 
-fn decrypt_jobs(jobs: &mut [Job<'_>], key: &DataKey) -> Result<(), CryptError> {
+fn decrypt_jobs(jobs: &mut [Job<'_, '_>], key: &DataKey) -> Result<(), CryptError> {
     let vc = key.value_cipher();
     for_each_job(jobs, |job| {
         if !job.encrypted {
@@ -671,7 +703,7 @@ fn decrypt_jobs(jobs: &mut [Job<'_>], key: &DataKey) -> Result<(), CryptError> {
         }
         let aad = job.aad.as_bytes();
         let fail = |reason: String| CryptError::Value {
-            path: job.aad.clone(),
+            path: job.aad.to_string(),
             reason,
         };
         match &mut job.slot {
@@ -698,7 +730,7 @@ fn decrypt_jobs(jobs: &mut [Job<'_>], key: &DataKey) -> Result<(), CryptError> {
                     return Ok(());
                 }
                 let fail = |reason: String| CryptError::Comment {
-                    path: job.aad.clone(),
+                    path: job.aad.to_string(),
                     reason,
                 };
                 let (mut plain, type_tag) = vc
