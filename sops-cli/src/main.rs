@@ -9,6 +9,7 @@ use clap::Parser;
 
 /// mimalloc instead of the system allocator: a large file is hundreds of thousands of small
 /// strings, and glibc's allocator spends more time on them than parsing does.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

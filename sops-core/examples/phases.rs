@@ -20,7 +20,9 @@ const STAGES: [&str; 7] = [
 ];
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: phases ENCRYPTED_FILE");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: phases ENCRYPTED_FILE");
     let format = Format::from_path(std::path::Path::new(&path));
     let ids = AgeIdentities::from_env();
     let mut best = [f64::MAX; STAGES.len()];
@@ -46,7 +48,9 @@ fn main() {
         lap(&mut times);
         let reencrypted = plain.encrypt().unwrap();
         lap(&mut times);
-        let out2 = reencrypted.to_bytes(format, &EmitOptions::default()).unwrap();
+        let out2 = reencrypted
+            .to_bytes(format, &EmitOptions::default())
+            .unwrap();
         lap(&mut times);
         for (b, t) in best.iter_mut().zip(&times) {
             *b = b.min(*t);

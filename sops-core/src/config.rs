@@ -95,7 +95,12 @@ pub struct Lookup {
 pub fn lookup_config_file(start: &Path) -> Lookup {
     let mut dir = start.to_path_buf();
     let mut alternate: Option<PathBuf> = None;
-    for _ in 0..MAX_DEPTH {
+    // Past the file system root every further `..` names the root again: stop there.
+    let levels = std::fs::canonicalize(start)
+        .map(|abs| abs.components().count())
+        .unwrap_or(MAX_DEPTH)
+        .clamp(1, MAX_DEPTH);
+    for _ in 0..levels {
         let candidate = clean(&dir.join(CONFIG_FILE_NAME));
         if candidate.exists() {
             let warning = alternate.map(|alt| {

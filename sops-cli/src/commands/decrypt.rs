@@ -40,6 +40,8 @@ pub fn run(inv: &Invocation) -> Result<()> {
         ),
         other => anyhow::Error::new(other).context(format!("Error reading {}", inv.display_name)),
     })?;
+    // The tree holds its own copy of everything: free the input before decrypting.
+    drop(input);
     let identities = AgeIdentities::from_env();
     let gpg = GpgUnwrapper::from_env();
     #[cfg(feature = "aws-kms")]

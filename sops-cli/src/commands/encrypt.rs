@@ -26,6 +26,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
     let input = inv.read_input()?;
     let docs = file::parse_plain(&input, inv.input_format)
         .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
+    drop(input);
     inv.log(&format!(
         "Encrypting for {} key group(s)",
         opts.key_groups.len()
