@@ -29,6 +29,13 @@ fn indent_step(opts: &EmitOptions) -> usize {
     }
 }
 
+/// Parses YAML with granit only, bypassing the line-oriented fast path. The result must
+/// always equal [`Codec::parse_plain`]'s; the differential fuzz target checks that.
+#[doc(hidden)]
+pub fn parse_without_fast_path(input: &[u8]) -> Result<Vec<Document>, FormatError> {
+    parse::parse_with(input, false)
+}
+
 impl Codec for Yaml {
     fn parse_plain(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
         parse::parse(input)
