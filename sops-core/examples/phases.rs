@@ -1,12 +1,14 @@
 //! Times the phases of decrypting and encrypting one file: `cargo run --release --example phases FILE`.
 use std::time::Instant;
 
-use sops_core::file::{EncryptedFile, DecryptOptions};
+use sops_core::file::{DecryptOptions, EncryptedFile};
 use sops_core::format::{EmitOptions, Format};
 use sops_core::keys::{self, age::AgeIdentities};
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: phases ENCRYPTED_FILE");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: phases ENCRYPTED_FILE");
     let format = Format::from_path(std::path::Path::new(&path));
     let t = Instant::now();
     let input = std::fs::read(&path).unwrap();
@@ -23,7 +25,9 @@ fn main() {
     lap("data key", &mut t);
     let enc_copy = file.clone();
     lap("clone", &mut t);
-    let plain = file.decrypt_with_key(key, &DecryptOptions::default()).unwrap();
+    let plain = file
+        .decrypt_with_key(key, &DecryptOptions::default())
+        .unwrap();
     lap("decrypt", &mut t);
     let out = plain.to_bytes(format, &EmitOptions::default()).unwrap();
     lap("emit plain", &mut t);
@@ -33,5 +37,11 @@ fn main() {
     lap("emit enc", &mut t);
     let docs = sops_core::file::parse_plain(&out, format).unwrap();
     lap("parse plain", &mut t);
-    eprintln!("{} {} {} {}", out.len(), out2.len(), docs.len(), enc_copy.documents.len());
+    eprintln!(
+        "{} {} {} {}",
+        out.len(),
+        out2.len(),
+        docs.len(),
+        enc_copy.documents.len()
+    );
 }
