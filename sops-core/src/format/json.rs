@@ -22,7 +22,7 @@
 //!
 //! The [`super::binary`] format reuses both halves for its JSON wrapper.
 
-use super::{Codec, EmitOptions, FormatError};
+use super::{Codec, EmitOptions, FormatError, Trailer};
 use crate::number::{format_float_f, format_float_g, format_float_json};
 use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
@@ -53,6 +53,18 @@ impl Codec for Json {
             .first()
             .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
         emit_document(doc, opts)
+    }
+
+    fn emit_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        let doc = docs
+            .first()
+            .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
+        emit_document_with_trailer(doc, trailer.for_document(0), opts)
     }
 
     fn emit_value(&self, value: &Node, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
@@ -111,9 +123,18 @@ pub(crate) fn parse_encrypted_document(input: &[u8]) -> Result<Document, FormatE
 
 /// Emits a whole document: indented JSON followed by a newline.
 pub(crate) fn emit_document(doc: &Map, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
+    emit_document_with_trailer(doc, &[], opts)
+}
+
+/// Emits a whole document followed by `trailer` entries, as if they were appended to it.
+pub(crate) fn emit_document_with_trailer(
+    doc: &Map,
+    trailer: &[Entry],
+    opts: &EmitOptions,
+) -> Result<Vec<u8>, FormatError> {
     let mut emitter = Emitter::new(opts, 4096);
     emitter
-        .map(doc, 0)
+        .map(doc, trailer, 0)
         .map_err(|e| FormatError::Emit(format!("Error marshaling to json: {e}")))?;
     emitter.out.push(b'\n');
     Ok(emitter.out)
@@ -747,17 +768,18 @@ impl Emitter {
 
     fn node(&mut self, node: &Node, depth: usize) -> Result<(), String> {
         match node {
-            Node::Map(m) => self.map(m, depth),
+            Node::Map(m) => self.map(m, &[], depth),
             Node::Seq(s) => self.seq(s, depth),
             Node::Scalar(s) => self.scalar(s),
         }
     }
 
-    /// An object. As in sops, an error inside a value is wrapped once per enclosing object.
-    fn map(&mut self, map: &Map, depth: usize) -> Result<(), String> {
+    /// An object, followed by the `trailer` entries. As in sops, an error inside a value is
+    /// wrapped once per enclosing object.
+    fn map(&mut self, map: &Map, trailer: &[Entry], depth: usize) -> Result<(), String> {
         self.out.push(b'{');
         let mut empty = true;
-        for entry in map.entries() {
+        for entry in map.entries().chain(trailer) {
             if !empty {
                 self.out.push(b',');
             }
@@ -1131,6 +1153,40 @@ mod tests {
             docs[0].get("s").unwrap().as_scalar().unwrap().as_str(),
             Some("\u{FFFD}\u{FFFD}\u{FFFD}!")
         );
+    }
+
+    /// Emitting with a trailer gives the bytes of emitting the document with the trailer
+    /// entries appended; only the first document is written.
+    #[test]
+    fn trailer_equals_appended_entries() {
+        let mut meta = Map::new();
+        meta.push("version", Node::str("3.11.0"));
+        meta.push("n", Node::Scalar(Scalar::Int(3)));
+        let entries = [Entry {
+            key: "sops".into(),
+            value: Node::Map(meta),
+        }];
+        for input in ["{}", r#"{"a":[1,{"b":null}],"c":"<x>"}"#] {
+            let docs = vec![parse(input), parse(r#"{"z":1}"#)];
+            for indent in [None, Some(0), Some(3)] {
+                let opts = EmitOptions { indent };
+                let trailer = Trailer {
+                    entries: &entries,
+                    every_document: true,
+                };
+                let mut appended = docs.clone();
+                trailer.append_to(&mut appended);
+                assert_eq!(
+                    String::from_utf8(
+                        Json.emit_encrypted_with_trailer(&docs, trailer, &opts)
+                            .unwrap()
+                    )
+                    .unwrap(),
+                    String::from_utf8(Json.emit_encrypted(&appended, &opts).unwrap()).unwrap(),
+                    "{input}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod yaml;
 
 use std::path::Path;
 
-use crate::tree::{Document, Node};
+use crate::tree::{Document, Entry, Node};
 
 /// A file format error: the input does not parse, or the tree cannot be written in the format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +40,38 @@ pub struct EmitOptions {
     /// Indentation requested with `--indent` or the config's `stores` section. `None` means
     /// the format's default (4 spaces for YAML, a tab for JSON).
     pub indent: Option<usize>,
+}
+
+/// Entries a codec writes after a document's own entries, exactly as if they had been appended
+/// to it. This is how the `sops` metadata is written without copying the tree (see
+/// [`Codec::emit_encrypted_with_trailer`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trailer<'a> {
+    /// The entries, in order.
+    pub entries: &'a [Entry],
+    /// Whether every document gets them (nested metadata in multi-document YAML) or only the
+    /// first one.
+    pub every_document: bool,
+}
+
+impl<'a> Trailer<'a> {
+    /// The entries that follow document number `index` (counting from 0).
+    pub fn for_document(&self, index: usize) -> &'a [Entry] {
+        if index == 0 || self.every_document {
+            self.entries
+        } else {
+            &[]
+        }
+    }
+
+    /// Appends the entries to the documents they belong to.
+    pub fn append_to(&self, docs: &mut [Document]) {
+        for (i, doc) in docs.iter_mut().enumerate() {
+            for entry in self.for_document(i) {
+                doc.push(entry.key.clone(), entry.value.clone());
+            }
+        }
+    }
 }
 
 /// Where a format keeps the `sops` metadata.
@@ -93,6 +125,24 @@ pub trait Codec: Sync {
         opts: &EmitOptions,
     ) -> Result<Vec<u8>, FormatError> {
         self.emit_plain(docs, opts)
+    }
+
+    /// Emits encrypted documents followed by `trailer` (the metadata entries): the same bytes
+    /// as [`Codec::emit_encrypted`] of the documents with the trailer appended, without copying
+    /// them. The default implementation does copy them; YAML, JSON and binary write the
+    /// trailer directly.
+    fn emit_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        if trailer.entries.is_empty() {
+            return self.emit_encrypted(docs, opts);
+        }
+        let mut docs = docs.to_vec();
+        trailer.append_to(&mut docs);
+        self.emit_encrypted(&docs, opts)
     }
 
     /// Emits one value on its own, for `--extract`.
