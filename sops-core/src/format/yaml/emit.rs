@@ -5,7 +5,7 @@
 use base64::Engine;
 
 use super::resolve::{is_old_bool_or_base60, resolve_plain, Resolved};
-use crate::format::FormatError;
+use crate::format::{warm_map_items, warm_seq_items, FormatError};
 use crate::tree::{Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
 /// Deepest nesting the writer accepts.
@@ -147,7 +147,8 @@ impl Emitter {
                 parent,
             );
         }
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
+            warm_map_items(items, i);
             match item {
                 MapItem::Comment(c) => self.comment(&c.text, indent),
                 MapItem::Entry(e) => self.entry(e, indent, depth)?,
@@ -198,7 +199,8 @@ impl Emitter {
             }
             return Ok(());
         }
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
+            warm_seq_items(items, i);
             match item {
                 SeqItem::Comment(c) if !is_enc_comment(&c.text) => self.comment(&c.text, indent),
                 SeqItem::Comment(c) => {
@@ -595,15 +597,25 @@ fn string_style(s: &str, key: bool) -> (Style, bool) {
 /// or base-60 number, so that [`resolve_plain`] and [`is_old_bool_or_base60`] need not run.
 ///
 /// Those only see something else in: the empty string, keywords of at most 5 bytes (`false`,
-/// `-.inf`, `yes`, `<<`), and strings starting with a digit, a sign or `.` made only of the
-/// bytes that numbers and timestamps use (digits up to hexadecimal, `x` `o` `b` prefixes,
-/// `+ - . _ :`, exponents, and `T t Z z` and space of timestamps).
+/// `-.inf`, `yes`, `<<`, starting with one of `tTfFnN~<yYoO.+-`), and strings starting with a
+/// digit, a sign or `.` made only of the bytes that numbers and timestamps use (digits up to
+/// hexadecimal, `x` `o` `b` prefixes, `+ - . _ :`, exponents, and `T t Z z` and space of
+/// timestamps).
 fn may_resolve_non_str(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() <= 5 {
+    let Some(&first) = b.first() else {
         return true;
+    };
+    let numeric_start = matches!(first, b'0'..=b'9' | b'+' | b'-' | b'.');
+    if b.len() <= 5 {
+        // The keywords start with these.
+        return numeric_start
+            || matches!(
+                first,
+                b't' | b'T' | b'f' | b'F' | b'n' | b'N' | b'~' | b'<' | b'y' | b'Y' | b'o' | b'O'
+            );
     }
-    matches!(b[0], b'0'..=b'9' | b'+' | b'-' | b'.') && b.iter().all(|&c| NUMERIC_TEXT[c as usize])
+    numeric_start && b.iter().all(|&c| NUMERIC_TEXT[c as usize])
 }
 
 /// The bytes that can appear in a plain scalar yaml.v3 resolves to an int, float or
@@ -684,6 +696,30 @@ static NOTABLE: [bool; 256] = {
     t
 };
 
+/// True if `b` holds a byte below `!` (space, tab, line breaks, other controls), DEL or a
+/// non-ASCII byte. Checks eight bytes at a time.
+fn has_blank_control_or_non_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        // A byte below 0x21 (the borrow only starts at such a byte, so "any" is exact), or a
+        // byte above 0x7E (0x7F + 1 sets the high bit; bytes from 0x80 have it already).
+        let below = x.wrapping_sub(ONES * 0x21) & !x;
+        let above = x.wrapping_add(ONES) | x;
+        if (below | above) & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| !(0x21..0x7F).contains(&c))
+}
+
 /// [`analyze`] for an ASCII string, working on bytes, with whether it holds a `\n`; `None`
 /// when the string is not ASCII (or empty), for [`analyze`] to handle.
 fn analyze_ascii(b: &[u8]) -> Option<(Analysis, bool)> {
@@ -704,6 +740,14 @@ fn analyze_ascii(b: &[u8]) -> Option<(Analysis, bool)> {
         | b'"' | b'%' | b'@' | b'`' => f.block_indicators = true,
         b'?' | b':' | b'-' if blank_at(1) => f.block_indicators = true,
         _ => {}
+    }
+    if !has_blank_control_or_non_ascii(b) {
+        // Nothing but printable ASCII other than space: a `:` or `#` after the first byte
+        // only matters as a `:` at the very end (followed by the end of the string).
+        if n > 1 && last == b':' {
+            f.block_indicators = true;
+        }
+        return Some((f.verdict(), false));
     }
     let mut newline = false;
     for (i, &c) in b.iter().enumerate() {
@@ -932,8 +976,14 @@ mod tests {
             "0", "1", "2", "5", "9", "_", "+", "-", ".", ":", "e", "E", "x", "X", "o", "O", "b",
             "B", "a", "f", "F", "t", "T", "z", "Z", " ", "n", "y", "s", "i",
         ];
+        // Long strings that are mostly letters, so the eight-byte scan meets each notable
+        // byte at every position of a word.
+        let mut mostly_plain = vec!["a"; 60];
+        mostly_plain.extend(["=", "/", ",", "[", "]", "A", "9"]);
+        mostly_plain.extend(&punctuation);
         let mut all = strings(&punctuation, 200_000, 8);
         all.extend(strings(&numeric, 300_000, 12));
+        all.extend(strings(&mostly_plain, 200_000, 40));
         all.extend(
             [
                 "",
@@ -980,6 +1030,11 @@ mod tests {
             .map(String::from),
         );
         for s in &all {
+            assert_eq!(
+                has_blank_control_or_non_ascii(s.as_bytes()),
+                s.bytes().any(|c| !(0x21..0x7F).contains(&c)),
+                "{s:?}"
+            );
             let general = analyze(s);
             if let Some((fast, newline)) = analyze_ascii(s.as_bytes()) {
                 assert!(s.is_ascii(), "{s:?}");
