@@ -5,7 +5,7 @@
 use crate::cipher::DataKey;
 use crate::crypt::{self, Selection};
 use crate::error::Error;
-use crate::format::{EmitOptions, Format, MetadataLayout};
+use crate::format::{EmitOptions, Format, MetadataLayout, Trailer};
 use crate::iv_stash::IvStash;
 use crate::keys::{self, Recipient, Unwrapper};
 use crate::metadata::{self, Metadata, MetadataError, Selectors, SOPS_KEY};
@@ -217,11 +217,18 @@ impl EncryptedFile {
         })
     }
 
-    /// Emits the encrypted file in `format`, metadata included.
+    /// Emits the encrypted file in `format`, metadata included. The metadata entries are
+    /// written after the documents' own (as [`Metadata::insert`] would place them) without
+    /// copying the documents.
     pub fn to_bytes(&self, format: Format, opts: &EmitOptions) -> Result<Vec<u8>, Error> {
-        let mut docs = self.documents.clone();
-        self.metadata.insert(&mut docs, format);
-        Ok(format.codec().emit_encrypted(&docs, opts)?)
+        let (entries, every_document) = self.metadata.entries(format);
+        let trailer = Trailer {
+            entries: &entries,
+            every_document,
+        };
+        Ok(format
+            .codec()
+            .emit_encrypted_with_trailer(&self.documents, trailer, opts)?)
     }
 }
 

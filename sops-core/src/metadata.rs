@@ -5,8 +5,8 @@
 //! ones we cannot use yet, so re-writing a file loses nothing). Flat formats (dotenv, INI) get
 //! the same data flattened into `__map_` / `__list_` keys.
 
-use crate::format::{Format, MetadataLayout};
-use crate::tree::{Document, Map, MapItem, Node, Scalar, Seq, SeqItem};
+use crate::format::{Format, MetadataLayout, Trailer};
+use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
 /// The metadata key at the top of every document.
 pub const SOPS_KEY: &str = "sops";
@@ -656,33 +656,56 @@ impl Metadata {
         Metadata::from_node(&node)
     }
 
-    /// Inserts the metadata into documents for `format`: a `sops` entry at the end of every
-    /// document (nested formats), a `[sops]` section, or `sops_` keys (dotenv).
-    pub fn insert(&self, docs: &mut [Document], format: Format) {
+    /// The entries that hold the metadata in `format`, and whether every document gets them:
+    /// one `sops` entry holding a nested map, for every document (nested formats); one `sops`
+    /// entry holding the flat `[sops]` section, or the flat `sops_` keys (dotenv), for the
+    /// first document only. [`Metadata::insert`] appends them; emitters can write them after
+    /// the documents without copying the tree (see [`crate::format::Trailer`]).
+    pub fn entries(&self, format: Format) -> (Vec<Entry>, bool) {
         match format.metadata_layout() {
-            MetadataLayout::Nested => {
-                let node = self.to_node(format);
-                for doc in docs.iter_mut() {
-                    doc.push(SOPS_KEY, node.clone());
-                }
-            }
+            MetadataLayout::Nested => (
+                vec![Entry {
+                    key: SOPS_KEY.to_string(),
+                    value: self.to_node(format),
+                }],
+                true,
+            ),
             MetadataLayout::FlatSection => {
                 let mut section = Map::new();
                 for (k, v) in flatten(&self.to_node(format)) {
                     section.push(k, Node::str(v));
                 }
-                if let Some(doc) = docs.first_mut() {
-                    doc.push(SOPS_KEY, Node::Map(section));
-                }
+                (
+                    vec![Entry {
+                        key: SOPS_KEY.to_string(),
+                        value: Node::Map(section),
+                    }],
+                    false,
+                )
             }
-            MetadataLayout::FlatPrefixed => {
-                if let Some(doc) = docs.first_mut() {
-                    for (k, v) in flatten(&self.to_node(format)) {
-                        doc.push(format!("{FLAT_PREFIX}{k}"), Node::str(v));
-                    }
-                }
-            }
+            MetadataLayout::FlatPrefixed => (
+                flatten(&self.to_node(format))
+                    .into_iter()
+                    .map(|(k, v)| Entry {
+                        key: format!("{FLAT_PREFIX}{k}"),
+                        value: Node::str(v),
+                    })
+                    .collect(),
+                false,
+            ),
         }
+    }
+
+    /// Inserts the metadata into documents for `format`: a `sops` entry at the end of every
+    /// document (nested formats), a `[sops]` section, or `sops_` keys (dotenv), as given by
+    /// [`Metadata::entries`].
+    pub fn insert(&self, docs: &mut [Document], format: Format) {
+        let (entries, every_document) = self.entries(format);
+        Trailer {
+            entries: &entries,
+            every_document,
+        }
+        .append_to(docs);
     }
 }
 

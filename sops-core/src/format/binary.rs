@@ -7,8 +7,8 @@
 //! As in sops, a wrapper without a string `data` value parses fine and fails only when the
 //! plaintext is written (`error emitting binary store: no binary data found in tree`).
 
-use super::json::{emit_document, parse_encrypted_document};
-use super::{Codec, EmitOptions, FormatError};
+use super::json::{emit_document, emit_document_with_trailer, parse_encrypted_document};
+use super::{Codec, EmitOptions, FormatError, Trailer};
 use crate::tree::{Document, Map, Node, Scalar};
 
 /// The binary codec: the whole file is one value.
@@ -48,6 +48,18 @@ impl Codec for Binary {
             .first()
             .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
         emit_document(doc, opts)
+    }
+
+    fn emit_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        let doc = docs
+            .first()
+            .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
+        emit_document_with_trailer(doc, trailer.for_document(0), opts)
     }
 
     fn emit_value(&self, value: &Node, _opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {

@@ -22,8 +22,9 @@
 //!
 //! The [`super::binary`] format reuses both halves for its JSON wrapper.
 
-use super::{Codec, EmitOptions, FormatError};
-use crate::number::{format_float_f, format_float_g, format_float_json};
+use super::{warm_map_items, warm_seq_items};
+use super::{Codec, EmitOptions, FormatError, Trailer};
+use crate::number::{format_float_f, format_float_g, push_float_json};
 use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
 /// The JSON codec (`.json` files).
@@ -53,6 +54,18 @@ impl Codec for Json {
             .first()
             .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
         emit_document(doc, opts)
+    }
+
+    fn emit_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        let doc = docs
+            .first()
+            .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
+        emit_document_with_trailer(doc, trailer.for_document(0), opts)
     }
 
     fn emit_value(&self, value: &Node, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
@@ -111,9 +124,18 @@ pub(crate) fn parse_encrypted_document(input: &[u8]) -> Result<Document, FormatE
 
 /// Emits a whole document: indented JSON followed by a newline.
 pub(crate) fn emit_document(doc: &Map, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
+    emit_document_with_trailer(doc, &[], opts)
+}
+
+/// Emits a whole document followed by `trailer` entries, as if they were appended to it.
+pub(crate) fn emit_document_with_trailer(
+    doc: &Map,
+    trailer: &[Entry],
+    opts: &EmitOptions,
+) -> Result<Vec<u8>, FormatError> {
     let mut emitter = Emitter::new(opts, 4096);
     emitter
-        .map(doc, 0)
+        .map(doc, trailer, 0)
         .map_err(|e| FormatError::Emit(format!("Error marshaling to json: {e}")))?;
     emitter.out.push(b'\n');
     Ok(emitter.out)
@@ -747,26 +769,25 @@ impl Emitter {
 
     fn node(&mut self, node: &Node, depth: usize) -> Result<(), String> {
         match node {
-            Node::Map(m) => self.map(m, depth),
+            Node::Map(m) => self.map(m, &[], depth),
             Node::Seq(s) => self.seq(s, depth),
             Node::Scalar(s) => self.scalar(s),
         }
     }
 
-    /// An object. As in sops, an error inside a value is wrapped once per enclosing object.
-    fn map(&mut self, map: &Map, depth: usize) -> Result<(), String> {
+    /// An object, followed by the `trailer` entries. As in sops, an error inside a value is
+    /// wrapped once per enclosing object.
+    fn map(&mut self, map: &Map, trailer: &[Entry], depth: usize) -> Result<(), String> {
         self.out.push(b'{');
         let mut empty = true;
-        for entry in map.entries() {
-            if !empty {
-                self.out.push(b',');
+        for (i, item) in map.items.iter().enumerate() {
+            warm_map_items(&map.items, i);
+            if let MapItem::Entry(entry) = item {
+                self.entry(entry, &mut empty, depth)?;
             }
-            empty = false;
-            self.newline(depth + 1);
-            write_str(&mut self.out, &entry.key);
-            self.out.extend_from_slice(b": ");
-            self.node(&entry.value, depth + 1)
-                .map_err(|e| format!("Error encoding value : {e}"))?;
+        }
+        for entry in trailer {
+            self.entry(entry, &mut empty, depth)?;
         }
         if !empty {
             self.newline(depth);
@@ -775,10 +796,27 @@ impl Emitter {
         Ok(())
     }
 
+    /// One `"key": value` of an object at `depth`; `empty` tells whether it is the first.
+    fn entry(&mut self, entry: &Entry, empty: &mut bool, depth: usize) -> Result<(), String> {
+        if !*empty {
+            self.out.push(b',');
+        }
+        *empty = false;
+        self.newline(depth + 1);
+        write_str(&mut self.out, &entry.key);
+        self.out.extend_from_slice(b": ");
+        self.node(&entry.value, depth + 1)
+            .map_err(|e| format!("Error encoding value : {e}"))
+    }
+
     fn seq(&mut self, seq: &Seq, depth: usize) -> Result<(), String> {
         self.out.push(b'[');
         let mut empty = true;
-        for value in seq.values() {
+        for (i, item) in seq.items.iter().enumerate() {
+            warm_seq_items(&seq.items, i);
+            let SeqItem::Node(value) = item else {
+                continue;
+            };
             if !empty {
                 self.out.push(b',');
             }
@@ -798,16 +836,36 @@ impl Emitter {
             Scalar::Null => self.out.extend_from_slice(b"null"),
             Scalar::Bool(true) => self.out.extend_from_slice(b"true"),
             Scalar::Bool(false) => self.out.extend_from_slice(b"false"),
-            Scalar::Int(i) => self.out.extend_from_slice(i.to_string().as_bytes()),
-            Scalar::Float(f) => match format_float_json(*f) {
-                Some(text) => self.out.extend_from_slice(text.as_bytes()),
-                None => return Err(format!("json: unsupported value: {}", format_float_f(*f))),
-            },
+            Scalar::Int(i) => push_int(&mut self.out, *i),
+            Scalar::Float(f) => {
+                if !push_float_json(&mut self.out, *f) {
+                    return Err(format!("json: unsupported value: {}", format_float_f(*f)));
+                }
+            }
             Scalar::Str(s) | Scalar::Time(s) => write_str(&mut self.out, s),
             Scalar::Bytes(b) => write_bytes(&mut self.out, b),
         }
         Ok(())
     }
+}
+
+/// Appends the decimal text of an integer (as `i64::to_string`) without allocating.
+fn push_int(out: &mut Vec<u8>, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[pos..]);
 }
 
 /// Bytes that need an escape in Go's HTML-safe JSON strings (ASCII) or a closer look (0xE2,
@@ -844,6 +902,15 @@ pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut run = 0; // start of the bytes not yet copied
     let mut i = 0;
     while i < bytes.len() {
+        // Skip eight plain ASCII bytes at a time.
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !may_need_escape(u64::from_ne_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
         let c = bytes[i];
         if c >= 0x80 {
             // Check UTF-8 validity from here on; copy valid text through.
@@ -896,6 +963,24 @@ pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// True if one of eight bytes is a control character, `"`, `\\`, `<`, `>`, `&` or
+/// non-ASCII: the bytes [`NEEDS_ESCAPE`] or the UTF-8 check look at. Never false for such a
+/// word (it may be true for others).
+fn may_need_escape(x: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Some byte of `v` is zero.
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    // Below 0x20: a borrow starts only at such a byte.
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    // `"` (0x22) and `&` (0x26) both become 0x26 with bit 2 set; `<` (0x3C) and `>` (0x3E)
+    // both become 0x3E with bit 1 set; no other byte does.
+    let quote_amp = zero((x | (ONES * 0x04)) ^ (ONES * 0x26));
+    let angle = zero((x | (ONES * 0x02)) ^ (ONES * 0x3E));
+    let backslash = zero(x ^ (ONES * 0x5C));
+    (control | quote_amp | angle | backslash | x) & HIGHS != 0
 }
 
 fn escape_ascii(out: &mut Vec<u8>, c: u8, hex: &[u8; 16]) {
@@ -1131,6 +1216,78 @@ mod tests {
             docs[0].get("s").unwrap().as_scalar().unwrap().as_str(),
             Some("\u{FFFD}\u{FFFD}\u{FFFD}!")
         );
+    }
+
+    /// Emitting with a trailer gives the bytes of emitting the document with the trailer
+    /// entries appended; only the first document is written.
+    #[test]
+    fn trailer_equals_appended_entries() {
+        let mut meta = Map::new();
+        meta.push("version", Node::str("3.11.0"));
+        meta.push("n", Node::Scalar(Scalar::Int(3)));
+        let entries = [Entry {
+            key: "sops".into(),
+            value: Node::Map(meta),
+        }];
+        for input in ["{}", r#"{"a":[1,{"b":null}],"c":"<x>"}"#] {
+            let docs = vec![parse(input), parse(r#"{"z":1}"#)];
+            for indent in [None, Some(0), Some(3)] {
+                let opts = EmitOptions { indent };
+                let trailer = Trailer {
+                    entries: &entries,
+                    every_document: true,
+                };
+                let mut appended = docs.clone();
+                trailer.append_to(&mut appended);
+                assert_eq!(
+                    String::from_utf8(
+                        Json.emit_encrypted_with_trailer(&docs, trailer, &opts)
+                            .unwrap()
+                    )
+                    .unwrap(),
+                    String::from_utf8(Json.emit_encrypted(&appended, &opts).unwrap()).unwrap(),
+                    "{input}"
+                );
+            }
+        }
+    }
+
+    /// The eight-byte check flags every word holding a byte that needs a look.
+    #[test]
+    fn word_check_finds_every_special_byte() {
+        for special in 0..=255u8 {
+            let needs = !(0x20..0x80).contains(&special) || b"\"\\<>&".contains(&special);
+            for pos in 0..8 {
+                for filler in [b'a', b'=', b'~', b' ', b'!', b'?'] {
+                    let mut word = [filler; 8];
+                    word[pos] = special;
+                    let flagged = may_need_escape(u64::from_ne_bytes(word));
+                    if needs {
+                        assert!(flagged, "{special:#x} at {pos}");
+                    } else {
+                        assert!(!flagged, "{special:#x} at {pos} with {filler}");
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        write_str(
+            &mut out,
+            "0123456<89abcdefghi\"jk&lmnopqrstu>vwxyz\u{2028}é\n",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"0123456\\u003c89abcdefghi\\\"jk\\u0026lmnopqrstu\\u003evwxyz\\u2028é\\n\""
+        );
+    }
+
+    #[test]
+    fn integers_as_to_string() {
+        for v in [0, 1, -1, 9, 10, -10, 4242, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let mut out = Vec::new();
+            push_int(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
     }
 
     #[test]

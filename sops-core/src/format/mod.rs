@@ -14,7 +14,7 @@ pub mod yaml;
 
 use std::path::Path;
 
-use crate::tree::{Document, Node};
+use crate::tree::{Document, Entry, MapItem, Node, Scalar, SeqItem};
 
 /// A file format error: the input does not parse, or the tree cannot be written in the format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +40,78 @@ pub struct EmitOptions {
     /// Indentation requested with `--indent` or the config's `stores` section. `None` means
     /// the format's default (4 spaces for YAML, a tab for JSON).
     pub indent: Option<usize>,
+}
+
+/// Entries a codec writes after a document's own entries, exactly as if they had been appended
+/// to it. This is how the `sops` metadata is written without copying the tree (see
+/// [`Codec::emit_encrypted_with_trailer`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trailer<'a> {
+    /// The entries, in order.
+    pub entries: &'a [Entry],
+    /// Whether every document gets them (nested metadata in multi-document YAML) or only the
+    /// first one.
+    pub every_document: bool,
+}
+
+impl<'a> Trailer<'a> {
+    /// The entries that follow document number `index` (counting from 0).
+    pub fn for_document(&self, index: usize) -> &'a [Entry] {
+        if index == 0 || self.every_document {
+            self.entries
+        } else {
+            &[]
+        }
+    }
+
+    /// Appends the entries to the documents they belong to.
+    pub fn append_to(&self, docs: &mut [Document]) {
+        for (i, doc) in docs.iter_mut().enumerate() {
+            for entry in self.for_document(i) {
+                doc.push(entry.key.clone(), entry.value.clone());
+            }
+        }
+    }
+}
+
+/// How many items [`warm_map_items`] and [`warm_seq_items`] touch at once.
+const WARM_GROUP: usize = 8;
+
+/// Called before item `i` of a map is written: at every [`WARM_GROUP`]-th item, touches the
+/// first bytes that writing the next [`WARM_GROUP`] items reads (their keys and string
+/// values). Trees are scattered over the heap, so emitting them is bound by memory latency;
+/// touching a group of items in a row lets their cache misses overlap instead of coming one
+/// after the other. Only a hint: the output does not depend on it.
+#[inline(always)]
+pub(crate) fn warm_map_items(items: &[MapItem], i: usize) {
+    if i.is_multiple_of(WARM_GROUP) {
+        for item in items.iter().skip(i + 1).take(WARM_GROUP) {
+            if let MapItem::Entry(e) = item {
+                std::hint::black_box(e.key.as_bytes().first().copied());
+                warm_node(&e.value);
+            }
+        }
+    }
+}
+
+/// [`warm_map_items`] for a sequence.
+#[inline(always)]
+pub(crate) fn warm_seq_items(items: &[SeqItem], i: usize) {
+    if i.is_multiple_of(WARM_GROUP) {
+        for item in items.iter().skip(i + 1).take(WARM_GROUP) {
+            if let SeqItem::Node(node) = item {
+                warm_node(node);
+            }
+        }
+    }
+}
+
+/// Touches the first byte of a string value.
+#[inline(always)]
+fn warm_node(node: &Node) {
+    if let Node::Scalar(Scalar::Str(s)) = node {
+        std::hint::black_box(s.as_bytes().first().copied());
+    }
 }
 
 /// Where a format keeps the `sops` metadata.
@@ -93,6 +165,24 @@ pub trait Codec: Sync {
         opts: &EmitOptions,
     ) -> Result<Vec<u8>, FormatError> {
         self.emit_plain(docs, opts)
+    }
+
+    /// Emits encrypted documents followed by `trailer` (the metadata entries): the same bytes
+    /// as [`Codec::emit_encrypted`] of the documents with the trailer appended, without copying
+    /// them. The default implementation does copy them; YAML, JSON and binary write the
+    /// trailer directly.
+    fn emit_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        if trailer.entries.is_empty() {
+            return self.emit_encrypted(docs, opts);
+        }
+        let mut docs = docs.to_vec();
+        trailer.append_to(&mut docs);
+        self.emit_encrypted(&docs, opts)
     }
 
     /// Emits one value on its own, for `--extract`.

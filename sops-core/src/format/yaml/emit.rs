@@ -5,8 +5,8 @@
 use base64::Engine;
 
 use super::resolve::{is_old_bool_or_base60, resolve_plain, Resolved};
-use crate::format::FormatError;
-use crate::tree::{Map, MapItem, Node, Scalar, Seq, SeqItem};
+use crate::format::{warm_map_items, warm_seq_items, FormatError};
+use crate::tree::{Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
 /// Deepest nesting the writer accepts.
 const MAX_DEPTH: usize = 1000;
@@ -54,9 +54,10 @@ impl Emitter {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
-        while self.column < indent {
-            self.out.push(b' ');
-            self.column += 1;
+        if self.column < indent {
+            let n = indent - self.column;
+            self.out.extend(std::iter::repeat_n(b' ', n));
+            self.column = indent;
         }
         self.whitespace = true;
         self.indention = true;
@@ -113,15 +114,18 @@ impl Emitter {
         }
     }
 
-    /// Writes a document's top-level mapping.
-    pub(crate) fn document(&mut self, map: &Map) -> Result<(), FormatError> {
-        self.map(map, None, 0)
+    /// Writes a document's top-level mapping followed by the `trailer` entries, as if they
+    /// were appended to it.
+    pub(crate) fn document(&mut self, map: &Map, trailer: &[Entry]) -> Result<(), FormatError> {
+        self.map(&map.items, trailer, None, 0)
     }
 
-    /// Writes a map whose indentation is computed from `parent` (None for the root).
+    /// Writes a map made of `items` then `trailer`, whose indentation is computed from
+    /// `parent` (None for the root).
     fn map(
         &mut self,
-        map: &Map,
+        items: &[MapItem],
+        trailer: &[Entry],
         parent: Option<(usize, bool)>,
         depth: usize,
     ) -> Result<(), FormatError> {
@@ -132,67 +136,77 @@ impl Emitter {
             None => 0,
             Some((i, in_seq)) => self.nested(i, in_seq),
         };
-        if map.entries().next().is_none() {
+        if trailer.is_empty() && !items.iter().any(|i| matches!(i, MapItem::Entry(_))) {
             return self.empty_flow(
                 "{",
                 "}",
-                map.items.iter().filter_map(|i| match i {
+                items.iter().filter_map(|i| match i {
                     MapItem::Comment(c) => Some(c.text.as_str()),
                     MapItem::Entry(_) => None,
                 }),
                 parent,
             );
         }
-        for item in &map.items {
+        for (i, item) in items.iter().enumerate() {
+            warm_map_items(items, i);
             match item {
                 MapItem::Comment(c) => self.comment(&c.text, indent),
-                MapItem::Entry(e) => {
-                    self.write_indent(indent);
-                    let simple = is_simple_key(&e.key);
-                    if simple {
-                        self.string(&e.key, indent, true);
-                        self.indicator(":", false, false, false);
-                    } else {
-                        self.indicator("?", true, false, true);
-                        let at = self.nested(indent, false);
-                        self.string(&e.key, at, false);
-                        self.write_indent(indent);
-                        self.indicator(":", true, false, true);
-                    }
-                    self.value(&e.value, indent, false, depth)?;
-                }
+                MapItem::Entry(e) => self.entry(e, indent, depth)?,
             }
+        }
+        for e in trailer {
+            self.entry(e, indent, depth)?;
         }
         Ok(())
     }
 
-    fn seq(&mut self, seq: &Seq, parent: (usize, bool), depth: usize) -> Result<(), FormatError> {
+    /// Writes `key: value` of a map at `indent`.
+    fn entry(&mut self, e: &Entry, indent: usize, depth: usize) -> Result<(), FormatError> {
+        self.write_indent(indent);
+        if is_simple_key(&e.key) {
+            self.string(&e.key, indent, true);
+            self.indicator(":", false, false, false);
+        } else {
+            self.indicator("?", true, false, true);
+            let at = self.nested(indent, false);
+            self.string(&e.key, at, false);
+            self.write_indent(indent);
+            self.indicator(":", true, false, true);
+        }
+        self.value(&e.value, indent, false, depth)
+    }
+
+    fn seq(
+        &mut self,
+        items: &[SeqItem],
+        parent: (usize, bool),
+        depth: usize,
+    ) -> Result<(), FormatError> {
         if depth > MAX_DEPTH {
             return Err(FormatError::Emit("yaml: exceeded max depth of 1000".into()));
         }
         let indent = self.nested(parent.0, parent.1);
-        if seq.values().next().is_none()
-            && !seq
-                .items
-                .iter()
-                .any(|i| matches!(i, SeqItem::Comment(c) if is_enc_comment(&c.text)))
-        {
+        if !items.iter().any(|i| match i {
+            SeqItem::Node(_) => true,
+            SeqItem::Comment(c) => is_enc_comment(&c.text),
+        }) {
             // yaml.v3 writes the head comment of an empty sequence after `[]`.
             self.indicator("[]", true, false, false);
-            for item in &seq.items {
+            for item in items {
                 if let SeqItem::Comment(c) = item {
                     self.comment(&c.text, parent.0);
                 }
             }
             return Ok(());
         }
-        for item in &seq.items {
+        for (i, item) in items.iter().enumerate() {
+            warm_seq_items(items, i);
             match item {
                 SeqItem::Comment(c) if !is_enc_comment(&c.text) => self.comment(&c.text, indent),
                 SeqItem::Comment(c) => {
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
-                    self.scalar(&Scalar::Str(c.text.clone()), indent + 2, false, false);
+                    self.string(&c.text, indent + 2, false);
                 }
                 SeqItem::Node(Node::Seq(inner))
                     if matches!(inner.items.first(), Some(SeqItem::Comment(c)) if !is_enc_comment(&c.text))
@@ -211,13 +225,9 @@ impl Emitter {
                             self.comment(&c.text, indent);
                         }
                     }
-                    let rest = Seq {
-                        items: inner.items[lead..].to_vec(),
-                        layout: inner.layout,
-                    };
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
-                    self.seq(&rest, (indent, true), depth + 1)?;
+                    self.seq(&inner.items[lead..], (indent, true), depth + 1)?;
                 }
                 SeqItem::Node(Node::Map(m))
                     if matches!(m.items.first(), Some(MapItem::Comment(_)))
@@ -234,13 +244,9 @@ impl Emitter {
                             self.comment(&c.text, indent);
                         }
                     }
-                    let rest = Map {
-                        items: m.items[lead..].to_vec(),
-                        layout: m.layout,
-                    };
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
-                    self.map(&rest, Some((indent, true)), depth + 1)?;
+                    self.map(&m.items[lead..], &[], Some((indent, true)), depth + 1)?;
                 }
                 SeqItem::Node(n) => {
                     self.write_indent(indent);
@@ -266,8 +272,8 @@ impl Emitter {
                 self.scalar(s, at, false, false);
                 Ok(())
             }
-            Node::Map(m) => self.map(m, Some((indent, in_seq)), depth + 1),
-            Node::Seq(s) => self.seq(s, (indent, in_seq), depth + 1),
+            Node::Map(m) => self.map(&m.items, &[], Some((indent, in_seq)), depth + 1),
+            Node::Seq(s) => self.seq(&s.items, (indent, in_seq), depth + 1),
         }
     }
 
@@ -311,7 +317,14 @@ impl Emitter {
                 let mut buf = [0u8; 20];
                 self.plain(format_int(*i, &mut buf));
             }
-            Scalar::Float(f) => self.plain(&crate::number::format_float_yaml(*f)),
+            Scalar::Float(f) => {
+                self.plain_start();
+                let start = self.out.len();
+                crate::number::push_float_yaml(&mut self.out, *f);
+                // ASCII only.
+                self.column += self.out.len() - start;
+                self.plain_end();
+            }
             Scalar::Time(t) => self.plain(t),
             Scalar::Bytes(b) => {
                 let text = encode_base64_lines(b);
@@ -334,19 +347,35 @@ impl Emitter {
             return;
         }
         match string_style(text, key) {
-            Style::Plain => self.plain(text),
-            Style::Single => self.single(text, block_indent),
-            Style::Double => self.double(text),
-            Style::Literal => self.literal(text, block_indent),
+            (Style::Plain, true) => {
+                self.plain_start();
+                self.out.extend_from_slice(text.as_bytes());
+                self.column += text.len();
+                self.plain_end();
+            }
+            (Style::Plain, false) => self.plain(text),
+            (Style::Single, _) => self.single(text, block_indent),
+            (Style::Double, _) => self.double(text),
+            (Style::Literal, _) => self.literal(text, block_indent),
         }
     }
 
     fn plain(&mut self, s: &str) {
+        self.plain_start();
+        self.write(s);
+        self.plain_end();
+    }
+
+    /// The separating space a plain scalar needs, for text then written directly.
+    fn plain_start(&mut self) {
         if !self.whitespace {
             self.out.push(b' ');
             self.column += 1;
         }
-        self.write(s);
+    }
+
+    /// The state after a plain scalar's text.
+    fn plain_end(&mut self) {
         self.whitespace = false;
         self.indention = false;
     }
@@ -517,7 +546,8 @@ pub(crate) fn is_enc_comment(text: &str) -> bool {
 }
 
 fn is_simple_key(key: &str) -> bool {
-    key.len() <= 128 && !key.contains(is_break)
+    key.len() <= 128
+        && (!key.bytes().any(|c| c == b'\n' || c == b'\r' || c >= 0x80) || !key.contains(is_break))
 }
 
 fn is_break(c: char) -> bool {
@@ -533,17 +563,23 @@ fn is_printable(c: char) -> bool {
         || ((0xE000..=0xFFFD).contains(&c) && c != 0xFEFF)
 }
 
-/// The style yaml.v3 ends up using for a string value (or key).
-fn string_style(s: &str, key: bool) -> Style {
-    let requested = if s.contains('\n') {
+/// The style yaml.v3 ends up using for a string value (or key), and whether the string is
+/// ASCII (known when it was scanned quickly; `false` means "not checked" too).
+fn string_style(s: &str, key: bool) -> (Style, bool) {
+    let (a, newline, ascii) = match analyze_ascii(s.as_bytes()) {
+        Some((a, newline)) => (a, newline, true),
+        None => (analyze(s), s.contains('\n'), false),
+    };
+    let requested = if newline {
         Style::Literal
-    } else if resolve_plain(s) != Resolved::Str || is_old_bool_or_base60(s) {
+    } else if may_resolve_non_str(s)
+        && (resolve_plain(s) != Resolved::Str || is_old_bool_or_base60(s))
+    {
         Style::Double
     } else {
         Style::Plain
     };
-    let a = analyze(s);
-    match requested {
+    let style = match requested {
         Style::Plain if !a.block_plain => {
             if a.single {
                 Style::Single
@@ -553,8 +589,47 @@ fn string_style(s: &str, key: bool) -> Style {
         }
         Style::Literal if !a.block || key => Style::Double,
         other => other,
-    }
+    };
+    (style, ascii)
 }
+
+/// False when a plain scalar `s` certainly resolves to a string and is not a YAML 1.1 bool
+/// or base-60 number, so that [`resolve_plain`] and [`is_old_bool_or_base60`] need not run.
+///
+/// Those only see something else in: the empty string, keywords of at most 5 bytes (`false`,
+/// `-.inf`, `yes`, `<<`, starting with one of `tTfFnN~<yYoO.+-`), and strings starting with a
+/// digit, a sign or `.` made only of the bytes that numbers and timestamps use (digits up to
+/// hexadecimal, `x` `o` `b` prefixes, `+ - . _ :`, exponents, and `T t Z z` and space of
+/// timestamps).
+fn may_resolve_non_str(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else {
+        return true;
+    };
+    let numeric_start = matches!(first, b'0'..=b'9' | b'+' | b'-' | b'.');
+    if b.len() <= 5 {
+        // The keywords start with these.
+        return numeric_start
+            || matches!(
+                first,
+                b't' | b'T' | b'f' | b'F' | b'n' | b'N' | b'~' | b'<' | b'y' | b'Y' | b'o' | b'O'
+            );
+    }
+    numeric_start && b.iter().all(|&c| NUMERIC_TEXT[c as usize])
+}
+
+/// The bytes that can appear in a plain scalar yaml.v3 resolves to an int, float or
+/// timestamp (a superset).
+static NUMERIC_TEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let allowed = b"0123456789abcdefABCDEFxXoO+-._: tTzZ";
+    let mut i = 0;
+    while i < allowed.len() {
+        t[allowed[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 struct Analysis {
     block_plain: bool,
@@ -562,7 +637,161 @@ struct Analysis {
     block: bool,
 }
 
-/// yaml.v3's scalar analysis, for the block context.
+/// What the analysis records about a scalar, as yaml.v3's `yaml_emitter_analyze_scalar`.
+#[derive(Default)]
+struct Flags {
+    block_indicators: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+    line_breaks: bool,
+    special: bool,
+    tabs: bool,
+}
+
+impl Flags {
+    /// The styles the flags allow.
+    fn verdict(&self) -> Analysis {
+        let mut a = Analysis {
+            block_plain: true,
+            single: true,
+            block: true,
+        };
+        if self.leading_space || self.leading_break || self.trailing_space || self.trailing_break {
+            a.block_plain = false;
+        }
+        if self.trailing_space {
+            a.block = false;
+        }
+        if self.break_space {
+            a.block_plain = false;
+            a.single = false;
+        }
+        if self.space_break || self.tabs || self.special {
+            a.block_plain = false;
+            a.single = false;
+        }
+        if self.space_break || self.special {
+            a.block = false;
+        }
+        if self.line_breaks || self.block_indicators {
+            a.block_plain = false;
+        }
+        a
+    }
+}
+
+/// Bytes the ASCII scan looks at: everything but the printable ASCII characters other than
+/// space, `#` and `:` (which never change the analysis in the middle of a string).
+static NOTABLE: [bool; 256] = {
+    let mut t = [true; 256];
+    let mut c = 0x21;
+    while c < 0x7F {
+        t[c] = c == b'#' as usize || c == b':' as usize;
+        c += 1;
+    }
+    t
+};
+
+/// True if `b` holds a byte below `!` (space, tab, line breaks, other controls), DEL or a
+/// non-ASCII byte. Checks eight bytes at a time.
+fn has_blank_control_or_non_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        // A byte below 0x21 (the borrow only starts at such a byte, so "any" is exact), or a
+        // byte above 0x7E (0x7F + 1 sets the high bit; bytes from 0x80 have it already).
+        let below = x.wrapping_sub(ONES * 0x21) & !x;
+        let above = x.wrapping_add(ONES) | x;
+        if (below | above) & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| !(0x21..0x7F).contains(&c))
+}
+
+/// [`analyze`] for an ASCII string, working on bytes, with whether it holds a `\n`; `None`
+/// when the string is not ASCII (or empty), for [`analyze`] to handle.
+fn analyze_ascii(b: &[u8]) -> Option<(Analysis, bool)> {
+    let (&first, &last) = (b.first()?, b.last()?);
+    let n = b.len();
+    let is_blank = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let blank_at = |i: usize| i >= n || is_blank(b[i]);
+    let mut f = Flags {
+        block_indicators: b.starts_with(b"---") || b.starts_with(b"..."),
+        leading_space: first == b' ',
+        leading_break: first == b'\n' || first == b'\r',
+        trailing_space: last == b' ',
+        trailing_break: last == b'\n' || last == b'\r',
+        ..Flags::default()
+    };
+    match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => f.block_indicators = true,
+        b'?' | b':' | b'-' if blank_at(1) => f.block_indicators = true,
+        _ => {}
+    }
+    if !has_blank_control_or_non_ascii(b) {
+        // Nothing but printable ASCII other than space: a `:` or `#` after the first byte
+        // only matters as a `:` at the very end (followed by the end of the string).
+        if n > 1 && last == b':' {
+            f.block_indicators = true;
+        }
+        return Some((f.verdict(), false));
+    }
+    let mut newline = false;
+    for (i, &c) in b.iter().enumerate() {
+        if !NOTABLE[c as usize] {
+            continue;
+        }
+        match c {
+            b':' => {
+                if i > 0 && blank_at(i + 1) {
+                    f.block_indicators = true;
+                }
+            }
+            b'#' => {
+                if i > 0 && is_blank(b[i - 1]) {
+                    f.block_indicators = true;
+                }
+            }
+            b' ' => {
+                if i > 0 && matches!(b[i - 1], b'\n' | b'\r') {
+                    f.break_space = true;
+                }
+            }
+            b'\n' | b'\r' => {
+                f.line_breaks = true;
+                if c == b'\n' {
+                    newline = true;
+                } else {
+                    // Not printable for libyaml.
+                    f.special = true;
+                }
+                if i > 0 && b[i - 1] == b' ' {
+                    f.space_break = true;
+                }
+            }
+            b'\t' => f.tabs = true,
+            0x80.. => return None,
+            // Other control characters and DEL.
+            _ => f.special = true,
+        }
+    }
+    Some((f.verdict(), newline))
+}
+
+/// yaml.v3's scalar analysis, for the block context (any string; see [`analyze_ascii`]).
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
         return Analysis {
@@ -637,32 +866,19 @@ fn analyze(s: &str) -> Analysis {
         }
         preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
     }
-    let mut a = Analysis {
-        block_plain: true,
-        single: true,
-        block: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        a.block_plain = false;
+    Flags {
+        block_indicators,
+        leading_space,
+        leading_break,
+        trailing_space,
+        trailing_break,
+        break_space,
+        space_break,
+        line_breaks,
+        special,
+        tabs,
     }
-    if trailing_space {
-        a.block = false;
-    }
-    if break_space {
-        a.block_plain = false;
-        a.single = false;
-    }
-    if space_break || tabs || special {
-        a.block_plain = false;
-        a.single = false;
-    }
-    if space_break || special {
-        a.block = false;
-    }
-    if line_breaks || block_indicators {
-        a.block_plain = false;
-    }
-    a
+    .verdict()
 }
 
 /// yaml.v3's base64 for `!!binary`: one line, or 70-character lines each ending in a newline.
@@ -691,7 +907,7 @@ pub(crate) fn scalar_line(s: &Scalar, best: usize) -> Vec<u8> {
 pub(crate) fn node_block(node: &Node, best: usize) -> Result<Vec<u8>, FormatError> {
     let mut e = Emitter::new(best, 256);
     match node {
-        Node::Map(m) => e.map(m, None, 0)?,
+        Node::Map(m) => e.map(&m.items, &[], None, 0)?,
         Node::Seq(s) => {
             // A top-level sequence sits at column 0.
             let fake_parent = (0usize, false);
@@ -720,5 +936,182 @@ impl Emitter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{Codec, EmitOptions, Trailer};
+
+    /// A deterministic generator of test strings over `alphabet`.
+    fn strings(alphabet: &[&str], count: usize, max_len: u64) -> Vec<String> {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = next() % (max_len + 1);
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The byte-wise analysis agrees with the general one on every ASCII string, and the
+    /// quick resolution check never skips a string that resolves to something else.
+    #[test]
+    fn fast_paths_agree_with_the_general_analysis() {
+        let punctuation = [
+            " ", " ", "\t", "\n", "\r", ":", ":", "#", "-", "-", "?", ".", "'", "\"", ",", "[",
+            "]", "{", "}", "&", "*", "!", "|", ">", "%", "@", "`", "\u{1}", "\u{7f}", "a", "b",
+            "Z", "0", "1", "é", "\u{85}", "\u{2028}", "\u{feff}", "😀",
+        ];
+        let numeric = [
+            "0", "1", "2", "5", "9", "_", "+", "-", ".", ":", "e", "E", "x", "X", "o", "O", "b",
+            "B", "a", "f", "F", "t", "T", "z", "Z", " ", "n", "y", "s", "i",
+        ];
+        // Long strings that are mostly letters, so the eight-byte scan meets each notable
+        // byte at every position of a word.
+        let mut mostly_plain = vec!["a"; 60];
+        mostly_plain.extend(["=", "/", ",", "[", "]", "A", "9"]);
+        mostly_plain.extend(&punctuation);
+        let mut all = strings(&punctuation, 200_000, 8);
+        all.extend(strings(&numeric, 300_000, 12));
+        all.extend(strings(&mostly_plain, 200_000, 40));
+        all.extend(
+            [
+                "",
+                "---",
+                "...",
+                "--- a",
+                "-",
+                "- a",
+                "a:",
+                "a: b",
+                "a:b",
+                "a #b",
+                "a#b",
+                "#",
+                " a",
+                "a ",
+                "a\n",
+                "\na",
+                "a \nb",
+                "a\n b",
+                "true",
+                "False",
+                "~",
+                "null",
+                "<<",
+                "yes",
+                "off",
+                "1:20",
+                "+1:20.5",
+                ".5",
+                "-.inf",
+                ".NaN",
+                "0x1F",
+                "0o17",
+                "1_000",
+                "1e3",
+                "2024-01-02",
+                "2024-01-02T03:04:05Z",
+                "2001-12-14 21:59:43.10",
+                "2001-12-14t21:59:43.10-05:00",
+                "9223372036854775808",
+                "ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]",
+            ]
+            .map(String::from),
+        );
+        for s in &all {
+            assert_eq!(
+                has_blank_control_or_non_ascii(s.as_bytes()),
+                s.bytes().any(|c| !(0x21..0x7F).contains(&c)),
+                "{s:?}"
+            );
+            let general = analyze(s);
+            if let Some((fast, newline)) = analyze_ascii(s.as_bytes()) {
+                assert!(s.is_ascii(), "{s:?}");
+                assert_eq!(
+                    (fast.block_plain, fast.single, fast.block, newline),
+                    (
+                        general.block_plain,
+                        general.single,
+                        general.block,
+                        s.contains('\n')
+                    ),
+                    "{s:?}"
+                );
+            } else {
+                assert!(s.is_empty() || !s.is_ascii(), "{s:?}");
+            }
+            if !may_resolve_non_str(s) {
+                assert!(
+                    resolve_plain(s) == Resolved::Str && !is_old_bool_or_base60(s),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    /// Emitting with a trailer gives the bytes of emitting the documents with the trailer
+    /// entries appended, for every document shape.
+    #[test]
+    fn trailer_equals_appended_entries() {
+        let cases = [
+            "a: 1\n",
+            "# only a comment\n",
+            "{}\n",
+            "a: 1\n---\nb: [x]\n---\n# c\n",
+            "- not a map\n",
+        ];
+        let mut meta = Map::new();
+        meta.push("version", Node::str("3.11.0"));
+        let mut list = Seq::new();
+        list.push(Node::str("ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]"));
+        meta.push("list", Node::Seq(list));
+        let entries = [
+            Entry {
+                key: "sops".into(),
+                value: Node::Map(meta),
+            },
+            Entry {
+                key: "sops_extra".into(),
+                value: Node::str("x: y"),
+            },
+        ];
+        for input in cases {
+            let Ok(docs) = super::super::Yaml.parse_plain(input.as_bytes()) else {
+                continue;
+            };
+            for every_document in [false, true] {
+                for indent in [None, Some(2)] {
+                    let opts = EmitOptions { indent };
+                    let trailer = Trailer {
+                        entries: &entries,
+                        every_document,
+                    };
+                    let mut appended = docs.clone();
+                    trailer.append_to(&mut appended);
+                    assert_eq!(
+                        String::from_utf8(
+                            super::super::Yaml
+                                .emit_encrypted_with_trailer(&docs, trailer, &opts)
+                                .unwrap()
+                        )
+                        .unwrap(),
+                        String::from_utf8(super::super::Yaml.emit_plain(&appended, &opts).unwrap())
+                            .unwrap(),
+                        "{input:?}"
+                    );
+                }
+            }
+        }
     }
 }

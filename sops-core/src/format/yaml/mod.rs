@@ -14,7 +14,7 @@ mod fast;
 mod parse;
 mod resolve;
 
-use super::{Codec, EmitOptions, FormatError};
+use super::{Codec, EmitOptions, FormatError, Trailer};
 use crate::tree::{Document, Node, Scalar};
 
 /// The YAML codec.
@@ -42,16 +42,16 @@ impl Codec for Yaml {
     }
 
     fn emit_plain(&self, docs: &[Document], opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
-        let capacity = 64 + docs.iter().map(|d| d.items.len() * 32).sum::<usize>();
-        let mut e = emit::Emitter::new(indent_step(opts), capacity);
-        for (i, doc) in docs.iter().enumerate() {
-            if i > 0 {
-                e.out.extend_from_slice(b"---\n");
-            }
-            e.document(doc)?;
-            e.end_document();
-        }
-        Ok(e.out)
+        emit_documents(docs, Trailer::default(), opts)
+    }
+
+    fn emit_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+    ) -> Result<Vec<u8>, FormatError> {
+        emit_documents(docs, trailer, opts)
     }
 
     fn emit_value(&self, value: &Node, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
@@ -61,6 +61,24 @@ impl Codec for Yaml {
             other => emit::node_block(other, indent_step(opts)),
         }
     }
+}
+
+/// Writes the documents, each followed by its trailer entries, separated by `---`.
+fn emit_documents(
+    docs: &[Document],
+    trailer: Trailer<'_>,
+    opts: &EmitOptions,
+) -> Result<Vec<u8>, FormatError> {
+    let capacity = 64 + docs.iter().map(|d| d.items.len() * 32).sum::<usize>();
+    let mut e = emit::Emitter::new(indent_step(opts), capacity);
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            e.out.extend_from_slice(b"---\n");
+        }
+        e.document(doc, trailer.for_document(i))?;
+        e.end_document();
+    }
+    Ok(e.out)
 }
 
 #[cfg(test)]
