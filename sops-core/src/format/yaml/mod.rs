@@ -69,8 +69,9 @@ fn emit_documents(
     trailer: Trailer<'_>,
     opts: &EmitOptions,
 ) -> Result<Vec<u8>, FormatError> {
-    let capacity = 64 + docs.iter().map(|d| d.items.len() * 32).sum::<usize>();
-    let mut e = emit::Emitter::new(indent_step(opts), capacity);
+    let step = indent_step(opts);
+    let capacity = 4096 + docs.iter().map(|d| map_size(d, 0, step)).sum::<usize>();
+    let mut e = emit::Emitter::new(step, capacity);
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             e.out.extend_from_slice(b"---\n");
@@ -79,6 +80,42 @@ fn emit_documents(
         e.end_document();
     }
     Ok(e.out)
+}
+
+/// About the number of bytes a map takes once written at nesting `depth` (keys, values,
+/// indentation, punctuation), so that the output buffer is allocated once: growing a buffer
+/// of tens of megabytes by doubling would make it the largest allocation of the process.
+fn map_size(map: &crate::tree::Map, depth: usize, step: usize) -> usize {
+    use crate::tree::MapItem;
+    map.items
+        .iter()
+        .map(|item| match item {
+            MapItem::Entry(e) => depth * step + e.key.len() + 3 + node_size(&e.value, depth, step),
+            MapItem::Comment(c) => depth * step + c.text.len() + 4,
+        })
+        .sum()
+}
+
+fn node_size(node: &Node, depth: usize, step: usize) -> usize {
+    use crate::tree::SeqItem;
+    match node {
+        Node::Map(m) => map_size(m, depth + 1, step),
+        Node::Seq(s) => s
+            .items
+            .iter()
+            .map(|item| {
+                (depth + 1) * step
+                    + 2
+                    + match item {
+                        SeqItem::Node(n) => node_size(n, depth + 1, step),
+                        SeqItem::Comment(c) => c.text.len() + 2,
+                    }
+            })
+            .sum(),
+        Node::Scalar(Scalar::Str(s)) => s.len() + 1,
+        Node::Scalar(Scalar::Bytes(b)) => b.len() * 2 + 1,
+        Node::Scalar(_) => 24,
+    }
 }
 
 #[cfg(test)]
