@@ -61,7 +61,14 @@ fn emit_documents(
     trailer: Trailer<'_>,
     opts: &EmitOptions,
 ) -> Result<Vec<u8>, FormatError> {
-    let capacity = 64 + docs.iter().map(|d| d.items.len() * 32).sum::<usize>();
+    let capacity = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let trailer = trailer.for_document(i);
+            super::capacity_hint(&d.items, trailer, super::bytes_per_item(trailer))
+        })
+        .sum();
     let mut e = emit::Emitter::new(indent_step(opts), capacity);
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
