@@ -133,7 +133,8 @@ pub(crate) fn emit_document_with_trailer(
     trailer: &[Entry],
     opts: &EmitOptions,
 ) -> Result<Vec<u8>, FormatError> {
-    let mut emitter = Emitter::new(opts, 4096);
+    let capacity = super::capacity_hint(&doc.items, trailer, super::bytes_per_item(trailer));
+    let mut emitter = Emitter::new(opts, capacity);
     emitter
         .map(doc, trailer, 0)
         .map_err(|e| FormatError::Emit(format!("Error marshaling to json: {e}")))?;

@@ -74,6 +74,41 @@ impl<'a> Trailer<'a> {
     }
 }
 
+/// An initial size for the output buffer of a YAML or JSON document: `per_item` bytes for
+/// each top-level item and each item of a top-level map or sequence, plus the top-level keys,
+/// strings and comments. It reads only the top-level items (the counts and lengths are stored
+/// there), not the whole tree. Starting near the final size saves the early steps of growing
+/// the buffer, each a trip through the allocator, which right after a decryption or
+/// encryption has many freed chunks to sort.
+pub(crate) fn capacity_hint(items: &[MapItem], trailer: &[Entry], per_item: usize) -> usize {
+    let value = |n: &Node| match n {
+        Node::Map(m) => m.items.len() * per_item,
+        Node::Seq(s) => s.items.len() * per_item,
+        Node::Scalar(Scalar::Str(s)) => s.len(),
+        Node::Scalar(Scalar::Bytes(b)) => b.len() * 2,
+        Node::Scalar(_) => 0,
+    };
+    let entry = |e: &Entry| per_item + e.key.len() + value(&e.value);
+    let items: usize = items
+        .iter()
+        .map(|item| match item {
+            MapItem::Entry(e) => entry(e),
+            MapItem::Comment(c) => per_item + c.text.len(),
+        })
+        .sum();
+    4096 + items + trailer.iter().map(entry).sum::<usize>()
+}
+
+/// Bytes per item for [`capacity_hint`]: about a line of plaintext, or of ciphertext when
+/// the document is written with its metadata (every value is then an `ENC[...]` string).
+pub(crate) fn bytes_per_item(trailer: &[Entry]) -> usize {
+    if trailer.is_empty() {
+        32
+    } else {
+        128
+    }
+}
+
 /// How many items [`warm_map_items`] and [`warm_seq_items`] touch at once.
 const WARM_GROUP: usize = 8;
 
