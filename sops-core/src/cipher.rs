@@ -381,7 +381,7 @@ fn decode_canonical(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
 /// [`decode_canonical`] into `dst`, which holds at least `text.len() / 4 * 3` bytes; returns
 /// the decoded length.
 fn decode_canonical_into(text: &[u8], dst: &mut [u8]) -> Option<usize> {
-    if text.is_empty() || text.len() % 4 != 0 || dst.len() < text.len() / 4 * 3 {
+    if text.is_empty() || !text.len().is_multiple_of(4) || dst.len() < text.len() / 4 * 3 {
         return None;
     }
     let (body, last) = text.split_at(text.len() - 4);
