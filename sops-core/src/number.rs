@@ -238,6 +238,25 @@ pub fn push_float_json(out: &mut Vec<u8>, f: f64) -> bool {
     true
 }
 
+/// Decimal text of an integer, without allocating.
+pub(crate) fn format_int(v: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = v.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    std::str::from_utf8(&buf[pos..]).unwrap_or("0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

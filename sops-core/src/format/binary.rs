@@ -7,7 +7,7 @@
 //! As in sops, a wrapper without a string `data` value parses fine and fails only when the
 //! plaintext is written (`error emitting binary store: no binary data found in tree`).
 
-use super::json::{emit_document, emit_document_with_trailer, parse_encrypted_document};
+use super::json::{parse_encrypted_document, Json};
 use super::{Codec, EmitOptions, FormatError, Trailer};
 use crate::tree::{Document, Map, Node, Scalar};
 
@@ -39,15 +39,13 @@ impl Codec for Binary {
         data_bytes(doc)
     }
 
+    /// The encrypted form of a binary file is JSON.
     fn emit_encrypted(
         &self,
         docs: &[Document],
         opts: &EmitOptions,
     ) -> Result<Vec<u8>, FormatError> {
-        let doc = docs
-            .first()
-            .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
-        emit_document(doc, opts)
+        Json.emit_plain(docs, opts)
     }
 
     fn emit_encrypted_with_trailer(
@@ -56,10 +54,7 @@ impl Codec for Binary {
         trailer: Trailer<'_>,
         opts: &EmitOptions,
     ) -> Result<Vec<u8>, FormatError> {
-        let doc = docs
-            .first()
-            .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
-        emit_document_with_trailer(doc, trailer.for_document(0), opts)
+        Json.emit_encrypted_with_trailer(docs, trailer, opts)
     }
 
     fn emit_value(&self, value: &Node, _opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {

@@ -853,20 +853,7 @@ impl Emitter {
 /// Appends the decimal text of an integer (as `i64::to_string`) without allocating.
 fn push_int(out: &mut Vec<u8>, v: i64) {
     let mut buf = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[pos..]);
+    out.extend_from_slice(crate::number::format_int(v, &mut buf).as_bytes());
 }
 
 /// Bytes that need an escape in Go's HTML-safe JSON strings (ASCII) or a closer look (0xE2,

@@ -315,7 +315,7 @@ impl Emitter {
             Scalar::Bool(false) => self.plain("false"),
             Scalar::Int(i) => {
                 let mut buf = [0u8; 20];
-                self.plain(format_int(*i, &mut buf));
+                self.plain(crate::number::format_int(*i, &mut buf));
             }
             Scalar::Float(f) => {
                 self.plain_start();
@@ -519,25 +519,6 @@ fn split_breaks(s: &str) -> impl Iterator<Item = Piece<'_>> {
         rest = r;
         Some(Piece::Text(t))
     })
-}
-
-/// Decimal text of an integer, without allocating.
-fn format_int(v: i64, buf: &mut [u8; 20]) -> &str {
-    let mut n = v.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        pos -= 1;
-        buf[pos] = b'-';
-    }
-    std::str::from_utf8(&buf[pos..]).unwrap_or("0")
 }
 
 /// An encrypted comment inside a sequence, which sops writes as a list item.

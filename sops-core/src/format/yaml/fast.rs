@@ -682,15 +682,8 @@ where
                     i = at + 2;
                     continue;
                 }
-                let value = match owned {
-                    Some(mut s) => {
-                        s.push_str(&self.src[i..at]);
-                        Cow::Owned(s)
-                    }
-                    None => Cow::Borrowed(&self.src[body..at]),
-                };
                 return Ok(LineScalar {
-                    value,
+                    value: self.quoted_value(owned, body, i, at),
                     style: ScalarStyle::SingleQuoted,
                     end: at + 1,
                 });
@@ -702,15 +695,8 @@ where
             let off = memchr::memchr2(b'"', b'\\', &self.bytes[i..end]).ok_or(Unsupported)?;
             let at = i + off;
             if self.bytes[at] == b'"' {
-                let value = match owned {
-                    Some(mut s) => {
-                        s.push_str(&self.src[i..at]);
-                        Cow::Owned(s)
-                    }
-                    None => Cow::Borrowed(&self.src[body..at]),
-                };
                 return Ok(LineScalar {
-                    value,
+                    value: self.quoted_value(owned, body, i, at),
                     style: ScalarStyle::DoubleQuoted,
                     end: at + 1,
                 });
@@ -718,6 +704,25 @@ where
             let s = owned.get_or_insert_with(String::new);
             s.push_str(&self.src[i..at]);
             i = unescape(self.bytes, at, end, s)?;
+        }
+    }
+
+    /// The text of a quoted scalar whose body starts at `body` and whose closing quote is at
+    /// `at`: borrowed from the input, or `owned` (what was unescaped so far) plus the rest
+    /// from `from`.
+    fn quoted_value(
+        &self,
+        owned: Option<String>,
+        body: usize,
+        from: usize,
+        at: usize,
+    ) -> Cow<'a, str> {
+        match owned {
+            Some(mut s) => {
+                s.push_str(&self.src[from..at]);
+                Cow::Owned(s)
+            }
+            None => Cow::Borrowed(&self.src[body..at]),
         }
     }
 
