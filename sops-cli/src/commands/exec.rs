@@ -24,11 +24,7 @@ use crate::exit::fail;
 fn decrypt(inv: &Invocation) -> Result<DecryptedFile> {
     let bytes = inv.read_input()?;
     let file = load::parse_encrypted(&bytes, inv.input_format, &inv.display_name)?;
-    let key = load::recover_key(
-        &file,
-        inv.args.decryption_order.as_deref(),
-        inv.args.verbose,
-    )?;
+    let key = load::recover_key(&file, &inv.args)?;
     file.decrypt_with_key(
         key,
         &DecryptOptions {
