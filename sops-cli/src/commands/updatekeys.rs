@@ -87,7 +87,22 @@ fn confirm() -> Result<bool> {
 }
 
 fn update_one(c: &UpdatekeysCommand, name: &str) -> Result<()> {
-    let inv = Invocation::new_maybe_missing(c.common.clone(), Some(name.to_string()))?;
+    let mut args = c.common.clone();
+    // sops writes the file back in the format it read it in (`--input-type yaml x.dat`
+    // stays YAML).
+    if args.output_type.is_none() {
+        args.output_type = args.input_type.clone();
+    }
+    let inv = Invocation::new_maybe_missing(args, Some(name.to_string()))?;
+    if !inv.input.as_deref().is_some_and(std::path::Path::exists) {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            format!(
+                "stat {}: no such file or directory",
+                inv.rule_path.display()
+            ),
+        ));
+    }
     let Some(config) = inv.config.as_ref() else {
         // sops exits 1 here (not 61).
         return Err(fail(exit_code::ERROR_GENERIC, "config file not found"));
