@@ -351,7 +351,7 @@ fn plain(dir: &Dir, name: &str, bytes: &[u8]) -> String {
     std::fs::write(dir.path(&tmp), bytes).unwrap();
     let out = dir.run_env(
         &reference_sops(),
-        &["-d", "--input-type", "yaml", &tmp],
+        &["-d", "--input-type", "yaml", "--output-type", "yaml", &tmp],
         "",
         &[],
         true,
