@@ -3,8 +3,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
-/// The version line wrappers parse (`sops X.Y.Z` first).
-pub const VERSION_LINE: &str = concat!("3.11.0 (sops-rs ", env!("CARGO_PKG_VERSION"), ")");
+/// The version line wrappers parse (`sops X.Y.Z` first): the sops release whose behaviour we
+/// follow, then ours.
+pub const VERSION_LINE: &str = concat!("3.13.2 (sops-rs ", env!("CARGO_PKG_VERSION"), ")");
 
 /// sops: encrypt the values of YAML, JSON, dotenv, INI, TOML and binary files.
 #[derive(Debug, Parser)]
@@ -217,7 +218,6 @@ pub struct UpdatekeysCommand {
     #[arg(short = 'y', long)]
     pub yes: bool,
     /// The encrypted files.
-    #[arg(required = true)]
     pub files: Vec<String>,
 }
 
@@ -271,6 +271,7 @@ pub struct ExecFileCommand {
 
 /// `sops groups add|delete`.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum GroupsCommand {
     /// Add a new key group to a SOPS file.
     Add(GroupsAddCommand),
@@ -302,6 +303,18 @@ pub struct GroupsFileArgs {
     /// Enable verbose logging output.
     #[arg(long)]
     pub verbose: bool,
+    /// Path to the sops config file (for the `stores` settings).
+    #[arg(long, env = "SOPS_CONFIG", value_name = "PATH")]
+    pub config: Option<String>,
+    /// Indentation for YAML and JSON output.
+    #[arg(long, value_name = "N")]
+    pub indent: Option<usize>,
+    /// Use the local key service (`=false`: no local keys are used).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
+    pub enable_local_keyservice: bool,
+    /// Remote key services (not supported).
+    #[arg(long, value_name = "URI", hide = true)]
+    pub keyservice: Vec<String>,
 }
 
 /// `sops groups add`.
@@ -328,6 +341,9 @@ pub struct GroupsAddCommand {
     /// A GCP KMS resource id of the new group (not supported yet).
     #[arg(long)]
     pub gcp_kms: Vec<String>,
+    /// A HuaweiCloud KMS key id of the new group (not supported yet).
+    #[arg(long)]
+    pub hckms: Vec<String>,
     /// An Azure Key Vault key URL of the new group (not supported yet).
     #[arg(long)]
     pub azure_kv: Vec<String>,
@@ -439,6 +455,10 @@ pub struct CommonArgs {
     #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
     pub azure_kv: Option<String>,
 
+    /// Comma separated list of HuaweiCloud KMS key IDs, `region:key-uuid` (not supported yet).
+    #[arg(long, env = "SOPS_HUAWEICLOUD_KMS_IDS", value_name = "IDS")]
+    pub hckms: Option<String>,
+
     /// Comma separated list of Vault transit URIs (not supported yet).
     #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
     pub hc_vault_transit: Option<String>,
@@ -484,7 +504,9 @@ pub struct CommonArgs {
     #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "ORDER")]
     pub decryption_order: Option<String>,
 
-    /// Use the local key service (always on; accepted for compatibility).
+    /// Use the local key service, i.e. the keys of this machine (`=false` or
+    /// `SOPS_ENABLE_LOCAL_KEYSERVICE=false`: none are used, so without a remote key service
+    /// nothing can be decrypted or encrypted).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
     pub enable_local_keyservice: bool,
 

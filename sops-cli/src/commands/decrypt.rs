@@ -3,14 +3,11 @@
 use anyhow::{Context, Result};
 use sops_core::error::exit_code;
 use sops_core::format::FormatError;
-use sops_core::keys::age::AgeIdentities;
-use sops_core::keys::pgp::GpgUnwrapper;
-use sops_core::keys::{self, Unwrapper};
 use sops_core::tree::Node;
 use sops_core::tree_path::{self, PathError};
 use sops_core::{DecryptOptions, EncryptedFile};
 
-use super::Invocation;
+use super::{load, Invocation};
 use crate::exit::fail;
 
 /// Decrypts the input and writes the plaintext.
@@ -24,13 +21,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
         })?),
         None => None,
     };
-    let order = keys::parse_decryption_order(inv.args.decryption_order.as_deref().unwrap_or(""))
-        .map_err(|dup| {
-            fail(
-                exit_code::DUPLICATE_DECRYPTION_KEY_TYPE,
-                format!("Duplicate decryption key type: {dup}"),
-            )
-        })?;
+    load::decryption_order(&inv.args)?;
     let input = inv.read_input()?;
     let file = EncryptedFile::parse(&input, inv.input_format).map_err(|e| match e {
         // sops exits 1 when an encrypted file does not parse.
@@ -42,19 +33,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
     })?;
     // The tree holds its own copy of everything: free the input before decrypting.
     drop(input);
-    let identities = AgeIdentities::from_env();
-    let gpg = GpgUnwrapper::from_env();
-    #[cfg(feature = "aws-kms")]
-    let kms = sops_core::keys::kms::KmsUnwrapper::from_env();
-    let sources: &[&dyn Unwrapper] = &[
-        &identities,
-        &gpg,
-        #[cfg(feature = "aws-kms")]
-        &kms,
-    ];
-    let data_key = keys::recover_data_key_ordered(&file.metadata, sources, &order)
-        .map_err(sops_core::Error::from)?;
-    inv.log("Data key recovered successfully");
+    let data_key = load::recover_key(&file, &inv.args)?;
     let opts = DecryptOptions {
         ignore_mac: inv.args.ignore_mac,
     };

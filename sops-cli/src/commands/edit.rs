@@ -215,12 +215,66 @@ struct Edited {
     metadata: Option<Metadata>,
 }
 
+/// Why edited content cannot be encrypted: what sops logs, and the exit code we use when we
+/// cannot return to the editor.
+struct Invalid {
+    message: String,
+    code: i32,
+}
+
+impl Invalid {
+    fn syntax(e: impl std::fmt::Display) -> Invalid {
+        Invalid {
+            message: format!("Could not load tree, probably due to invalid syntax: {e}"),
+            code: exit_code::COULD_NOT_READ_INPUT_FILE,
+        }
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Invalid {
+        Invalid {
+            message,
+            code: exit_code::COULD_NOT_READ_INPUT_FILE,
+        }
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(message: &str) -> Invalid {
+        message.to_string().into()
+    }
+}
+
+/// Parses edited plaintext, refusing what sops 3.13 refuses to encrypt (PR 2098): no document
+/// at all, or a top-level `sops` entry (`sops_` keys in flat formats).
+fn plain_for_encryption(bytes: &[u8], format: Format) -> Result<Vec<Document>, Invalid> {
+    let not_valid = |e: sops_core::Error, code| Invalid {
+        message: format!("Tree not valid for encryption: {e}"),
+        code,
+    };
+    match file::parse_plain(bytes, format) {
+        Ok(docs) if docs.is_empty() => Err(not_valid(
+            sops_core::format::FormatError::EmptyYaml.into(),
+            exit_code::NEED_AT_LEAST_ONE_DOCUMENT,
+        )),
+        Ok(docs) => Ok(docs),
+        Err(e @ sops_core::Error::Format(sops_core::format::FormatError::EmptyYaml)) => {
+            Err(not_valid(e, exit_code::NEED_AT_LEAST_ONE_DOCUMENT))
+        }
+        Err(e @ sops_core::Error::AlreadyEncrypted) => {
+            Err(not_valid(e, exit_code::FILE_ALREADY_ENCRYPTED))
+        }
+        Err(e) => Err(Invalid::syntax(e)),
+    }
+}
+
 /// Runs the editor until the content parses. Unchanged content is exit code 200. Invalid
 /// content is offered back to the editor when stdin is a terminal, and is an error otherwise.
 fn edit_until_valid(
     scratch: &Scratch,
     original: &[u8],
-    parse: &dyn Fn(&[u8]) -> Result<Edited, String>,
+    parse: &dyn Fn(&[u8]) -> Result<Edited, Invalid>,
 ) -> Result<Edited> {
     loop {
         run_editor(&scratch.file)?;
@@ -236,28 +290,24 @@ fn edit_until_valid(
                 "File has not changed, exiting.",
             ));
         }
-        match parse(&edited) {
+        let invalid = match parse(&edited) {
             Ok(e) => return Ok(e),
-            Err(msg) if stdin_is_terminal() => {
-                eprintln!("Could not load the edited file: {msg}");
-                eprintln!("Press Enter to return to the editor, or Ctrl+C to exit.");
-                let mut line = String::new();
-                let n = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
-                if n == 0 {
-                    return Err(fail(
-                        exit_code::COULD_NOT_READ_INPUT_FILE,
-                        format!(
-                            "Could not load the edited file: {msg}; the file was left unchanged"
-                        ),
-                    ));
-                }
-            }
-            Err(msg) => {
-                return Err(fail(
-                    exit_code::COULD_NOT_READ_INPUT_FILE,
-                    format!("Could not load the edited file: {msg}; the file was left unchanged"),
-                ))
-            }
+            Err(invalid) => invalid,
+        };
+        let gave_up = || {
+            fail(
+                invalid.code,
+                format!("{}; the file was left unchanged", invalid.message),
+            )
+        };
+        if !stdin_is_terminal() {
+            return Err(gave_up());
+        }
+        eprintln!("{}", invalid.message);
+        eprintln!("Press enter to return to the editor, or Ctrl+C to exit.");
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+            return Err(gave_up());
         }
     }
 }
@@ -309,12 +359,12 @@ fn edit_existing(inv: &Invocation, path: &Path, show_master_keys: bool) -> Resul
         )
     })?;
     let scratch = Scratch::new(path, &text)?;
-    let parse = |bytes: &[u8]| -> Result<Edited, String> {
+    let parse = |bytes: &[u8]| -> Result<Edited, Invalid> {
         if show_master_keys {
             let mut docs = format
                 .codec()
                 .parse_encrypted(bytes)
-                .map_err(|e| e.to_string())?;
+                .map_err(Invalid::syntax)?;
             let md = Metadata::extract(&mut docs, format.metadata_layout())
                 .map_err(|e| format!("SOPS metadata is invalid: {e}"))?;
             if md.key_groups.iter().all(|g| g.is_empty()) {
@@ -325,7 +375,7 @@ fn edit_existing(inv: &Invocation, path: &Path, show_master_keys: bool) -> Resul
                 metadata: Some(md),
             })
         } else {
-            let docs = file::parse_plain(bytes, format).map_err(|e| e.to_string())?;
+            let docs = plain_for_encryption(bytes, format)?;
             Ok(Edited {
                 documents: docs,
                 metadata: None,
@@ -390,8 +440,8 @@ fn create_new(inv: &Invocation, path: &Path) -> Result<()> {
     let text = file::emit_plain(&example(format), inv.output_format, &EmitOptions::default())
         .unwrap_or_default();
     let scratch = Scratch::new(path, &text)?;
-    let parse = |bytes: &[u8]| -> Result<Edited, String> {
-        let docs = file::parse_plain(bytes, format).map_err(|e| e.to_string())?;
+    let parse = |bytes: &[u8]| -> Result<Edited, Invalid> {
+        let docs = plain_for_encryption(bytes, format)?;
         Ok(Edited {
             documents: docs,
             metadata: None,

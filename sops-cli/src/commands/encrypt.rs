@@ -42,6 +42,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
 /// What a new file is encrypted for: keys and selectors from the flags, else from the
 /// matching creation rule (also used by `edit` to create a file).
 pub(super) fn options(inv: &Invocation) -> Result<EncryptOptions> {
+    super::load::require_local_keyservice(&inv.args)?;
     // As in sops, a config file with creation rules must have one for this file, even when
     // keys are given on the command line.
     let kms_context = kms_context(inv)?;
@@ -106,6 +107,7 @@ fn key_groups(
         &a.kms,
         &a.pgp,
         &a.gcp_kms,
+        &a.hckms,
         &a.azure_kv,
         &a.hc_vault_transit,
         &a.age,
@@ -118,6 +120,12 @@ fn key_groups(
                 "config file not found, or has no creation rules, and no keys provided through command line options",
             )),
         };
+    }
+    if given(&a.hckms).is_some() {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            "Error: --hckms: HuaweiCloud KMS keys are not supported yet by this sops",
+        ));
     }
     // The order sops builds the group in from flags.
     let mut group = Vec::new();

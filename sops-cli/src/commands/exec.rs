@@ -24,11 +24,7 @@ use crate::exit::fail;
 fn decrypt(inv: &Invocation) -> Result<DecryptedFile> {
     let bytes = inv.read_input()?;
     let file = load::parse_encrypted(&bytes, inv.input_format, &inv.display_name)?;
-    let key = load::recover_key(
-        &file,
-        inv.args.decryption_order.as_deref(),
-        inv.args.verbose,
-    )?;
+    let key = load::recover_key(&file, &inv.args)?;
     file.decrypt_with_key(
         key,
         &DecryptOptions {
@@ -38,8 +34,19 @@ fn decrypt(inv: &Invocation) -> Result<DecryptedFile> {
     .with_context(|| format!("Error decrypting {}", inv.display_name))
 }
 
-/// Looks up a user's uid and gid.
-fn lookup_user(name: &str) -> Result<(u32, u32)> {
+/// The account `--user` names: who the command runs as, and the environment it gets.
+struct Account {
+    uid: u32,
+    gid: u32,
+    /// Every group the user is in (the primary one included), for `setgroups`.
+    groups: Vec<libc::gid_t>,
+    home: String,
+    name: String,
+}
+
+/// Looks up a user: uid, primary gid, supplementary groups, home directory (sops 3.13, PRs
+/// 2154, 2194 and 2230).
+fn lookup_user(name: &str) -> Result<Account> {
     let c = CString::new(name).map_err(|_| {
         fail(
             exit_code::ERROR_GENERIC,
@@ -54,9 +61,41 @@ fn lookup_user(name: &str) -> Result<(u32, u32)> {
             format!("user: unknown user {name}"),
         ));
     }
-    // SAFETY: pw is non-null and points to a valid passwd record.
-    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    Ok((uid, gid))
+    // SAFETY: pw is non-null and points to a valid passwd record, read before any other
+    // getpw* call.
+    let (uid, gid, home, user) = unsafe {
+        let home = std::ffi::CStr::from_ptr((*pw).pw_dir)
+            .to_string_lossy()
+            .into_owned();
+        let user = std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_string_lossy()
+            .into_owned();
+        ((*pw).pw_uid, (*pw).pw_gid, home, user)
+    };
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut count = groups.len() as libc::c_int;
+        // SAFETY: the buffer holds `count` entries; getgrouplist writes at most that many
+        // and sets `count` to the number needed.
+        let rc = unsafe { libc::getgrouplist(c.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            groups.truncate(count.max(0) as usize);
+            break;
+        }
+        if groups.len() >= 65536 {
+            groups = vec![gid];
+            break;
+        }
+        let wanted = (count.max(0) as usize).max(groups.len() * 2);
+        groups.resize(wanted, 0);
+    }
+    Ok(Account {
+        uid,
+        gid,
+        groups,
+        home,
+        name: user,
+    })
 }
 
 fn shell(
@@ -70,11 +109,31 @@ fn shell(
     if pristine {
         cmd.env_clear();
     }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(user) = user.filter(|u| !u.is_empty()) {
-        let (uid, gid) = lookup_user(user)?;
-        cmd.gid(gid).uid(uid);
+        let account = lookup_user(user)?;
+        // As sops 3.13: the user's HOME, USER and LOGNAME (the decrypted values still win).
+        cmd.env("HOME", &account.home)
+            .env("USER", &account.name)
+            .env("LOGNAME", &account.name);
+        let Account {
+            uid, gid, groups, ..
+        } = account;
+        // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid) between fork and
+        // exec, on data prepared before the fork. Supplementary groups first, while we are
+        // still allowed to set them; std's `uid()` would drop them all instead.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setgroups(groups.len() as _, groups.as_ptr()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     Ok(cmd)
 }
 
@@ -160,10 +219,11 @@ pub fn run_file(c: ExecFileCommand) -> Result<()> {
     } else {
         c.filename.as_str()
     };
-    if name.contains('/') || name == "." || name == ".." {
+    if !is_local_path(name) {
+        // sops 3.13 (PR 2155), after decrypting, with exit code 1.
         return Err(fail(
             exit_code::ERROR_GENERIC,
-            format!("--filename must be a plain file name, not {name:?}"),
+            "The provided filename is not a local path.",
         ));
     }
     let path = dir.path().join(name);
@@ -227,6 +287,28 @@ pub fn run_file(c: ExecFileCommand) -> Result<()> {
     drop(cleanup);
     drop(dir);
     finish(status)
+}
+
+/// Go's `filepath.IsLocal` on Unix: relative, not empty, and not leaving the directory
+/// (`..` after cleaning). `a/b` is local (and then fails to be created, as in sops).
+fn is_local_path(name: &str) -> bool {
+    if name.is_empty() || name.starts_with('/') {
+        return false;
+    }
+    let mut depth: i64 = 0;
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
 }
 
 /// Opens the FIFO for reading without blocking and discards what the writer thread writes
@@ -306,6 +388,21 @@ impl Drop for CleanupOnSignal {
         let _ = fs::remove_dir_all(&self.dir);
         if let Ok(mut slot) = guard {
             *slot = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn local_paths_as_go_filepath_is_local() {
+        for ok in ["tmp-file", "a/b", ".", "a/../b", "./x"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in ["", "/etc/passwd", "..", "../x", "a/../../x", "/"] {
+            assert!(!is_local_path(bad), "{bad}");
         }
     }
 }

@@ -27,6 +27,7 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             let unsupported = [
                 ("--kms", "AWS KMS", &a.kms),
                 ("--gcp-kms", "GCP KMS", &a.gcp_kms),
+                ("--hckms", "HuaweiCloud KMS", &a.hckms),
                 ("--azure-kv", "Azure Key Vault", &a.azure_kv),
                 (
                     "--hc-vault-transit",
@@ -98,13 +99,22 @@ fn change(t: &GroupsFileArgs, f: impl FnOnce(&mut Vec<Vec<KeySpec>>) -> Result<(
         output_type: t.output_type.clone(),
         decryption_order: t.decryption_order.clone(),
         verbose: t.verbose,
-        enable_local_keyservice: true,
+        config: t.config.clone(),
+        indent: t.indent,
+        enable_local_keyservice: t.enable_local_keyservice,
+        keyservice: t.keyservice.clone(),
         ..Default::default()
     };
     let inv = Invocation::new_maybe_missing(args, Some(t.file.clone()))?;
     let bytes = inv.read_input()?;
     let mut file = load::parse_encrypted(&bytes, inv.input_format, &inv.display_name)?;
-    let key = load::recover_key(&file, inv.args.decryption_order.as_deref(), t.verbose)?;
+    // sops reports a data key it cannot recover here with exit code 1 (not 128).
+    let key = load::recover_key(&file, &inv.args).map_err(|e| {
+        fail(
+            exit_code::ERROR_GENERIC,
+            format!("Error getting data key: {}", crate::exit::describe(&e).1),
+        )
+    })?;
     let mut groups = edit::specs_of(&file.metadata.key_groups);
     f(&mut groups)?;
     let mut threshold = file.metadata.shamir_threshold;

@@ -11,6 +11,7 @@ use sops_core::keys::{self, Unwrapper};
 use sops_core::{DecryptOptions, DecryptedFile, EncryptedFile};
 
 use super::Invocation;
+use crate::cli::CommonArgs;
 use crate::exit::fail;
 
 /// Parses encrypted bytes, mapping a parse failure to sops's exit code 1 as `decrypt` does.
@@ -24,28 +25,56 @@ pub fn parse_encrypted(bytes: &[u8], format: Format, name: &str) -> Result<Encry
     })
 }
 
-/// Recovers the data key of a file with the keys of the environment, in the
-/// `--decryption-order` given (or sops's default).
-pub fn recover_key(
-    file: &EncryptedFile,
-    decryption_order: Option<&str>,
-    verbose: bool,
-) -> Result<DataKey> {
-    let order = keys::parse_decryption_order(decryption_order.unwrap_or("")).map_err(|dup| {
+/// Parses `--decryption-order` (or `SOPS_DECRYPTION_ORDER`).
+pub fn decryption_order(args: &CommonArgs) -> Result<Vec<String>> {
+    keys::parse_decryption_order(args.decryption_order.as_deref().unwrap_or("")).map_err(|dup| {
         fail(
             exit_code::DUPLICATE_DECRYPTION_KEY_TYPE,
             format!("Duplicate decryption key type: {dup}"),
         )
-    })?;
+    })
+}
+
+/// Recovers the data key of a file with the keys of this machine (sops's local key
+/// service), in the `--decryption-order` given (or sops's default). With the local key
+/// service disabled (`--enable-local-keyservice=false`, `SOPS_ENABLE_LOCAL_KEYSERVICE=false`)
+/// no local key is tried, and as we have no remote key service client, recovery fails the
+/// way sops's does when no key service can decrypt.
+pub fn recover_key(file: &EncryptedFile, args: &CommonArgs) -> Result<DataKey> {
+    let order = decryption_order(args)?;
     let identities = AgeIdentities::from_env();
     let gpg = GpgUnwrapper::from_env();
-    let sources: [&dyn Unwrapper; 2] = [&identities, &gpg];
-    let key = keys::recover_data_key_ordered(&file.metadata, &sources, &order)
+    #[cfg(feature = "aws-kms")]
+    let kms = sops_core::keys::kms::KmsUnwrapper::from_env();
+    let local: &[&dyn Unwrapper] = &[
+        &identities,
+        &gpg,
+        #[cfg(feature = "aws-kms")]
+        &kms,
+    ];
+    let sources = if args.enable_local_keyservice {
+        local
+    } else {
+        &[]
+    };
+    let key = keys::recover_data_key_ordered(&file.metadata, sources, &order)
         .map_err(sops_core::Error::from)?;
-    if verbose {
+    if args.verbose {
         eprintln!("[SOPS]\t level=info msg=\"Data key recovered successfully\"");
     }
     Ok(key)
+}
+
+/// Refuses to create a data key when the local key service is disabled: sops then has no key
+/// service to wrap it with.
+pub fn require_local_keyservice(args: &CommonArgs) -> Result<()> {
+    if args.enable_local_keyservice {
+        return Ok(());
+    }
+    Err(fail(
+        exit_code::ERROR_GENERIC,
+        "Could not generate data key: [no key services provided, cannot update master keys]",
+    ))
 }
 
 /// Reads, parses and decrypts the input, keeping every value's IV so that re-encrypting
@@ -53,11 +82,7 @@ pub fn recover_key(
 pub fn open(inv: &Invocation) -> Result<DecryptedFile> {
     let bytes = inv.read_input()?;
     let file = parse_encrypted(&bytes, inv.input_format, &inv.display_name)?;
-    let key = recover_key(
-        &file,
-        inv.args.decryption_order.as_deref(),
-        inv.args.verbose,
-    )?;
+    let key = recover_key(&file, &inv.args)?;
     let opts = DecryptOptions {
         ignore_mac: inv.args.ignore_mac,
     };

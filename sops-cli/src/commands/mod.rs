@@ -116,7 +116,11 @@ impl Invocation {
         Invocation::build(args, file, false)
     }
 
-    fn build(args: CommonArgs, file: Option<String>, must_exist: bool) -> Result<Invocation> {
+    fn build(mut args: CommonArgs, file: Option<String>, must_exist: bool) -> Result<Invocation> {
+        // sops treats an empty `--output ""` as no `--output` (stdout).
+        if args.output.as_deref() == Some("") {
+            args.output = None;
+        }
         let input = file.filter(|f| f != "-").map(PathBuf::from);
         if let Some(path) = input.as_ref().filter(|_| must_exist) {
             if !path.exists() {

@@ -16,6 +16,16 @@ use crate::exit::fail;
 
 /// Runs `updatekeys` on every file given.
 pub fn run(c: UpdatekeysCommand) -> Result<()> {
+    if c.files.is_empty() {
+        // As sops: the config file is looked for first (exit 1), then the file (exit 100).
+        if super::load_config(&c.common)?.is_none() {
+            return Err(fail(exit_code::ERROR_GENERIC, "config file not found"));
+        }
+        return Err(fail(
+            exit_code::NO_FILE_SPECIFIED,
+            "Error: no file specified",
+        ));
+    }
     for file in &c.files {
         update_one(&c, file)?;
     }
@@ -77,7 +87,22 @@ fn confirm() -> Result<bool> {
 }
 
 fn update_one(c: &UpdatekeysCommand, name: &str) -> Result<()> {
-    let inv = Invocation::new_maybe_missing(c.common.clone(), Some(name.to_string()))?;
+    let mut args = c.common.clone();
+    // sops writes the file back in the format it read it in (`--input-type yaml x.dat`
+    // stays YAML).
+    if args.output_type.is_none() {
+        args.output_type = args.input_type.clone();
+    }
+    let inv = Invocation::new_maybe_missing(args, Some(name.to_string()))?;
+    if !inv.input.as_deref().is_some_and(std::path::Path::exists) {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            format!(
+                "stat {}: no such file or directory",
+                inv.rule_path.display()
+            ),
+        ));
+    }
     let Some(config) = inv.config.as_ref() else {
         // sops exits 1 here (not 61).
         return Err(fail(exit_code::ERROR_GENERIC, "config file not found"));
@@ -128,11 +153,7 @@ fn update_one(c: &UpdatekeysCommand, name: &str) -> Result<()> {
         eprintln!("File {} left unchanged", inv.rule_path.display());
         return Ok(());
     }
-    let key = load::recover_key(
-        &file,
-        inv.args.decryption_order.as_deref(),
-        inv.args.verbose,
-    )?;
+    let key = load::recover_key(&file, &inv.args)?;
     edit::rewrap(&mut file.metadata, &key, &rule.key_groups, threshold).map_err(|e| match e {
         KeyError::Unsupported(kind) => fail(
             exit_code::ERROR_GENERIC,
