@@ -94,6 +94,7 @@ pub fn encrypt_bytes(
     let docs = file::parse_plain(input, format)?;
     let opts = EncryptOptions {
         key_groups: vec![recipients],
+        single_value: format == Format::Binary,
         ..Default::default()
     };
     EncryptedFile::encrypt(docs, &opts)?.to_bytes(format, &EmitOptions::default())

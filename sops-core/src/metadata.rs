@@ -13,6 +13,8 @@ use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 pub const SOPS_KEY: &str = "sops";
 /// The prefix of flattened metadata keys in dotenv files.
 pub const FLAT_PREFIX: &str = "sops_";
+/// The selector sops applies when a file names none.
+pub const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
 /// The version we write into files (the sops version whose format we follow).
 pub const WRITER_VERSION: &str = "3.13.2";
 
@@ -560,6 +562,11 @@ impl Metadata {
                 _ => false,
             },
         };
+        // As sops's `ToInternal`: a file without a selector (a binary file, which sops
+        // encrypts without one) gets the default, written back when the file is rewritten.
+        if md.selectors.count_set() == 0 {
+            md.selectors.unencrypted_suffix = Some(DEFAULT_UNENCRYPTED_SUFFIX.into());
+        }
         md.shamir_threshold = match map.get("shamir_threshold") {
             None | Some(Node::Scalar(Scalar::Null)) => 0,
             Some(Node::Scalar(Scalar::Int(i))) if *i >= 0 => *i as usize,
@@ -1048,7 +1055,13 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("\"hc_vault\": []"), "{out}");
         assert!(!out.contains("null"), "{out}");
-        assert_eq!(Metadata::from_node(&node).unwrap(), md);
+        let back = Metadata::from_node(&node).unwrap();
+        assert_eq!(back.key_groups, md.key_groups);
+        // Without a selector, reading gives the default one, as sops's `ToInternal` does.
+        assert_eq!(
+            back.selectors.unencrypted_suffix.as_deref(),
+            Some(DEFAULT_UNENCRYPTED_SUFFIX)
+        );
     }
 
     /// List indices of ten and more come after nine, as sops's depth-first flattening writes
