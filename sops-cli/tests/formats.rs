@@ -305,6 +305,13 @@ fn toml_files_follow_sops() {
         &["set", "theirs.toml", "[\"data\"]", "\"x = 1\\n\""],
     );
     assert_eq!(both_decrypt_alike(&dir, "theirs.toml"), b"x = 1\n");
+    dir.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {RECIPIENT}\n"),
+    );
+    dir.ok(&our_sops(), &["updatekeys", "-y", "theirs.toml"]);
+    assert!(dir.read("theirs.toml").starts_with(b"{\n\t\"data\": \"ENC["));
+    std::fs::remove_file(dir.path(".sops.yaml")).unwrap();
     // A new file: the binary form, which sops decrypts.
     let ours = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "a.toml"]);
     assert!(
@@ -453,4 +460,23 @@ fn unknown_type_tags_are_refused() {
         let reference = dir.ok(&reference_sops(), &["-d", "--ignore-mac", name]);
         assert_eq!(ours, reference);
     }
+}
+
+/// Comment lines that strip to nothing before an INI section (`#` twice): sops encrypts the
+/// file but panics in go-ini when it decrypts it (exit 2); we decrypt it (a deliberate
+/// difference, listed in README).
+#[test]
+fn ini_empty_comments_before_a_section() {
+    let dir = Dir::new();
+    dir.write("a.ini", "#\n#\n[s]\nk = v\n");
+    let theirs = dir.ok(&reference_sops(), &["-e", "--age", RECIPIENT, "a.ini"]);
+    dir.write("theirs.ini", &theirs);
+    let reference = dir.run(&reference_sops(), &["-d", "theirs.ini"]);
+    assert_eq!(reference.status.code(), Some(2));
+    assert!(show(&reference.stderr).contains("panic"));
+    let ours = show(&dir.ok(&our_sops(), &["-d", "theirs.ini"]));
+    assert!(ours.ends_with("[s]\nk = v\n"), "{ours}");
+    let again = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "a.ini"]);
+    dir.write("ours.ini", &again);
+    assert_eq!(show(&dir.ok(&our_sops(), &["-d", "ours.ini"])), ours);
 }
