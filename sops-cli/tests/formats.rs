@@ -310,7 +310,9 @@ fn toml_files_follow_sops() {
         format!("creation_rules:\n  - age: {RECIPIENT}\n"),
     );
     dir.ok(&our_sops(), &["updatekeys", "-y", "theirs.toml"]);
-    assert!(dir.read("theirs.toml").starts_with(b"{\n\t\"data\": \"ENC["));
+    assert!(dir
+        .read("theirs.toml")
+        .starts_with(b"{\n\t\"data\": \"ENC["));
     std::fs::remove_file(dir.path(".sops.yaml")).unwrap();
     // A new file: the binary form, which sops decrypts.
     let ours = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "a.toml"]);
