@@ -103,7 +103,11 @@ fn toml_round_trips_byte_for_byte() {
     let dir = Dir::new();
     let input = std::fs::read(testdata("interop/basic.toml")).unwrap();
     dir.write("a.toml", &input);
-    let encrypted = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "a.toml"]);
+    // Our TOML store is opt-in (`.toml` files are binary by default, as in sops).
+    let encrypted = dir.ok(
+        &our_sops(),
+        &["-e", "--input-type", "toml", "--age", RECIPIENT, "a.toml"],
+    );
     let text = show(&encrypted);
     assert!(text.contains("[sops]"), "{text}");
     assert!(

@@ -385,6 +385,8 @@ pub struct CreationRule {
     pub shamir_threshold: i64,
     /// The partial-encryption settings of the rule.
     pub selectors: Selectors,
+    /// `toml_per_value` (ours): encrypt new `.toml` files with our TOML store.
+    pub toml_per_value: bool,
 }
 
 /// The `stores` section: output indentation per format.
@@ -448,6 +450,9 @@ pub struct RuleConfig {
     pub shamir_threshold: usize,
     /// Partial-encryption settings.
     pub selectors: Selectors,
+    /// `toml_per_value: true` (ours; Go sops ignores it): a new `.toml` file is encrypted
+    /// value by value with our TOML store instead of as a binary file like sops does.
+    pub toml_per_value: bool,
 }
 
 impl Config {
@@ -482,7 +487,10 @@ impl Config {
             Err(e) => return Err(perr(e.to_string())),
         };
         match docs.into_iter().next() {
-            Some(doc) => Config::from_tree(&doc).map_err(perr),
+            Some(doc) => {
+                let doc = resolve_merge_keys(doc, 0).map_err(perr)?;
+                Config::from_tree(&doc).map_err(perr)
+            }
             None => Ok(Config::default()),
         }
     }
@@ -654,6 +662,7 @@ impl CreationRule {
             key_groups: groups,
             shamir_threshold: usize::try_from(self.shamir_threshold).unwrap_or(0),
             selectors: self.selectors.clone(),
+            toml_per_value: self.toml_per_value,
         })
     }
 }
@@ -681,6 +690,70 @@ fn azure_from_url(url: &str) -> Result<KeySpec, ConfigError> {
         key: key.to_string(),
         version: version.to_string(),
     })
+}
+
+/// Applies YAML merge keys (`<<: *base`, `<<: [*a, *b]`) the way yaml.v3 does when sops
+/// decodes `.sops.yaml` into its structs: the merged maps' entries are added unless the map
+/// sets the key itself, and of several merged maps the first one that has a key wins. Anchors
+/// and aliases are already expanded by the parser.
+fn resolve_merge_keys(map: Map, depth: usize) -> Result<Map, String> {
+    if depth > MAX_MERGE_DEPTH {
+        return Err("merge keys nest too deeply".into());
+    }
+    let mut own = Map::new();
+    let mut merged: Vec<Map> = Vec::new();
+    for entry in map.entries() {
+        let value = resolve_node(entry.value.clone(), depth + 1)?;
+        if entry.key != "<<" {
+            own.push(entry.key.clone(), value);
+            continue;
+        }
+        let not_a_map = || "map merge requires map or sequence of maps as the value".to_string();
+        match value {
+            Node::Map(m) => merged.push(m),
+            Node::Seq(seq) => {
+                for item in seq.values() {
+                    match item {
+                        Node::Map(m) => merged.push(m.clone()),
+                        _ => return Err(not_a_map()),
+                    }
+                }
+            }
+            _ => return Err(not_a_map()),
+        }
+    }
+    if merged.is_empty() {
+        return Ok(own);
+    }
+    let mut out = Map::new();
+    for m in &merged {
+        for e in m.entries() {
+            if own.get(&e.key).is_none() && out.get(&e.key).is_none() {
+                out.push(e.key.clone(), e.value.clone());
+            }
+        }
+    }
+    for e in own.entries() {
+        out.push(e.key.clone(), e.value.clone());
+    }
+    Ok(out)
+}
+
+fn resolve_node(node: Node, depth: usize) -> Result<Node, String> {
+    match node {
+        Node::Map(m) => Ok(Node::Map(resolve_merge_keys(m, depth)?)),
+        Node::Seq(seq) => {
+            if depth > MAX_MERGE_DEPTH {
+                return Err("merge keys nest too deeply".into());
+            }
+            let mut out = crate::tree::Seq::new();
+            for item in seq.values() {
+                out.push(resolve_node(item.clone(), depth + 1)?);
+            }
+            Ok(Node::Seq(out))
+        }
+        other => Ok(other),
+    }
 }
 
 const MAX_MERGE_DEPTH: usize = 100;
@@ -942,6 +1015,9 @@ fn read_rule(node: &Node, path: &str) -> Result<CreationRule, String> {
                 .get("mac_only_encrypted")
                 .map_or(Ok(false), |v| as_bool(v, &field("mac_only_encrypted")))?,
         },
+        toml_per_value: map
+            .get("toml_per_value")
+            .map_or(Ok(false), |v| as_bool(v, &field("toml_per_value")))?,
     })
 }
 
@@ -1240,6 +1316,31 @@ mod tests {
         let l = lookup_config_file(&deep);
         assert_eq!(l.path.unwrap(), dir.path().join(".sops.yaml"));
         assert!(l.warning.unwrap().contains("using"));
+    }
+
+    /// Merge keys and anchors as yaml.v3 applies them when sops reads its config: own keys win
+    /// over merged ones wherever they stand, the first of several merged maps wins.
+    #[test]
+    fn merge_keys_like_yaml_v3() {
+        let text = "base: &base\n  age: age1zjgh38ennst33g7ntq5un7x6urrnvqpl6p7ulxjdhrynj708lgwsj8jrqx\n  encrypted_regex: ^a$\nother: &other\n  encrypted_regex: ^b$\n  toml_per_value: true\ncreation_rules:\n  - path_regex: \\.yaml$\n    <<: *base\n  - encrypted_regex: ^c$\n    <<: *base\n    path_regex: \\.json$\n  - <<: [*other, *base]\n";
+        let mut c = Config::parse(text.as_bytes(), ".sops.yaml").unwrap();
+        c.path = PathBuf::from("/r/.sops.yaml");
+        let rule = |f: &str| c.rule_for(Path::new(f)).unwrap().unwrap();
+        let yaml = rule("/r/a.yaml");
+        assert_eq!(yaml.key_groups[0].len(), 1);
+        assert_eq!(yaml.selectors.encrypted_regex.as_deref(), Some("^a$"));
+        assert!(!yaml.toml_per_value);
+        let json = rule("/r/a.json");
+        assert_eq!(json.selectors.encrypted_regex.as_deref(), Some("^c$"));
+        assert_eq!(json.key_groups[0].len(), 1);
+        let toml = rule("/r/a.toml");
+        assert_eq!(toml.selectors.encrypted_regex.as_deref(), Some("^b$"));
+        assert!(toml.toml_per_value);
+        assert_eq!(toml.key_groups[0].len(), 1);
+        let err = Config::parse(b"creation_rules:\n  - <<: 1\n", ".sops.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("map merge requires map"), "{err}");
     }
 
     #[test]

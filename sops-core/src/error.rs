@@ -86,6 +86,9 @@ pub enum Error {
     /// The stored MAC could not be decrypted (tampered MAC or `lastmodified`).
     #[error("Cannot decrypt MAC: {0}")]
     MacUndecryptable(CipherError),
+    /// The stored MAC has a `type:` tag sops does not know (sops exit code 51).
+    #[error("Cannot decrypt MAC: Unknown datatype: {0}")]
+    MacUnknownType(String),
     /// The MAC does not match the content: the file was changed outside sops.
     #[error("MAC mismatch: the file's values do not match its MAC{detail} (was the file changed outside sops? --ignore-mac skips this check)")]
     MacMismatch {
@@ -117,7 +120,9 @@ impl Error {
             Error::Crypt(_) => ERROR_DECRYPTING_TREE,
             Error::Recovery(_) => COULD_NOT_RETRIEVE_KEY,
             Error::Key(_) => ERROR_GENERIC,
-            Error::MacUndecryptable(_) | Error::MacMismatch { .. } => MAC_MISMATCH,
+            Error::MacUndecryptable(_) | Error::MacUnknownType(_) | Error::MacMismatch { .. } => {
+                MAC_MISMATCH
+            }
             Error::AlreadyEncrypted => FILE_ALREADY_ENCRYPTED,
             Error::ConflictingSelectors => ERROR_CONFLICTING_PARAMETERS,
             Error::NoRecipients => ERROR_GENERIC,

@@ -57,6 +57,9 @@ pub struct DecryptOptions {
     pub ignore_mac: bool,
 }
 
+/// The `type:` tags of sops's `ENC[...]` values.
+const SOPS_TYPES: [&str; 7] = ["str", "int", "float", "bool", "bytes", "comment", "time"];
+
 /// What to encrypt a new file for, and which values to encrypt.
 #[derive(Default)]
 pub struct EncryptOptions {
@@ -66,6 +69,9 @@ pub struct EncryptOptions {
     pub shamir_threshold: usize,
     /// Partial-encryption settings. With none set, `unencrypted_suffix: _unencrypted` is used.
     pub selectors: Selectors,
+    /// The input is a binary file, sops's single-value store: as in sops, no selector applies
+    /// to it and none is written (not even the default `unencrypted_suffix`).
+    pub single_value: bool,
 }
 
 /// Parses a plaintext file for encryption, refusing input that already has sops metadata.
@@ -120,7 +126,8 @@ impl EncryptedFile {
     ) -> Result<EncryptedFile, Error> {
         let mut selectors = opts.selectors.clone();
         match selectors.count_set() {
-            0 => selectors.unencrypted_suffix = Some("_unencrypted".into()),
+            _ if opts.single_value => selectors = Selectors::default(),
+            0 => selectors.unencrypted_suffix = Some(metadata::DEFAULT_UNENCRYPTED_SUFFIX.into()),
             1 => {}
             _ => return Err(Error::ConflictingSelectors),
         }
@@ -200,9 +207,19 @@ impl EncryptedFile {
         if !opts.ignore_mac {
             let stored = crypt::decrypt_mac(&data_key, &metadata.mac, &metadata.last_modified)
                 .map_err(Error::MacUndecryptable)?;
-            if stored != computed {
+            // sops decrypts the MAC by its `type:` tag: an unknown tag is refused, and any
+            // other tag than `str` gives a value that cannot equal the computed MAC.
+            let type_tag = crate::cipher::EncryptedValue::parse(&metadata.mac)
+                .map(|v| v.type_tag)
+                .unwrap_or_else(|_| "str".into());
+            if !SOPS_TYPES.contains(&type_tag.as_str()) {
+                return Err(Error::MacUnknownType(type_tag));
+            }
+            if stored != computed || type_tag != "str" {
                 let detail = if stored.is_empty() {
                     ", and the file has no MAC"
+                } else if type_tag != "str" {
+                    ", whose type is not str"
                 } else {
                     ""
                 };

@@ -60,7 +60,8 @@ pub fn decrypt_bytes(
 }
 
 /// Decrypts a file on disk with the age identities of the environment (`SOPS_AGE_KEY_FILE`
-/// and the others sops reads), picking the format from the file name.
+/// and the others sops reads), picking the format from the file name (and, for `.toml`, from
+/// the content: sops's binary envelope is a binary file, see [`Format::for_content`]).
 pub fn decrypt_file(
     path: impl AsRef<std::path::Path>,
 ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
@@ -69,7 +70,7 @@ pub fn decrypt_file(
     let identities = keys::age::AgeIdentities::from_env();
     Ok(decrypt_bytes(
         &input,
-        Format::from_path(path),
+        Format::from_path(path).for_content(&input),
         &[&identities],
     )?)
 }
@@ -94,6 +95,7 @@ pub fn encrypt_bytes(
     let docs = file::parse_plain(input, format)?;
     let opts = EncryptOptions {
         key_groups: vec![recipients],
+        single_value: format == Format::Binary,
         ..Default::default()
     };
     EncryptedFile::encrypt(docs, &opts)?.to_bytes(format, &EmitOptions::default())

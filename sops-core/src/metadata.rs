@@ -1,8 +1,9 @@
 //! The `sops` metadata block: master keys, key groups, MAC, selectors and version.
 //!
-//! [`Metadata`] is the typed form. It is read from and written to the document tree in the
-//! exact field order and shape sops 3.11 uses, for every key type sops knows (including the
-//! ones we cannot use yet, so re-writing a file loses nothing). Flat formats (dotenv, INI) get
+//! [`Metadata`] is the typed form. It is written to the document tree in the layout sops 3.13
+//! writes (keys sorted by name at every level) and read from either that or sops 3.11's struct
+//! order, for every key type sops knows (including the ones we cannot use yet, so re-writing a
+//! file loses nothing). Flat formats (dotenv, INI) get
 //! the same data flattened into `__map_` / `__list_` keys.
 
 use crate::format::{Format, MetadataLayout, Trailer};
@@ -12,8 +13,10 @@ use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 pub const SOPS_KEY: &str = "sops";
 /// The prefix of flattened metadata keys in dotenv files.
 pub const FLAT_PREFIX: &str = "sops_";
+/// The selector sops applies when a file names none.
+pub const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
 /// The version we write into files (the sops version whose format we follow).
-pub const WRITER_VERSION: &str = "3.11.0";
+pub const WRITER_VERSION: &str = "3.13.2";
 
 /// A master key entry as stored in a file: how the data key (or a Shamir share of it) is
 /// wrapped for one recipient.
@@ -282,7 +285,7 @@ impl StoredKey {
                 m.push("enc", s(enc));
             }
         }
-        Node::Map(m)
+        Node::Map(sorted(m))
     }
 
     fn from_node(kind: KeyKind, node: &Node) -> Result<StoredKey, MetadataError> {
@@ -486,8 +489,15 @@ pub fn check_version(version: &str) -> Result<(), MetadataError> {
 }
 
 impl Metadata {
-    /// The metadata as the nested tree sops writes for `format` (YAML, JSON, TOML, binary).
-    pub fn to_node(&self, format: Format) -> Node {
+    /// The metadata as the nested tree sops 3.13 writes it (YAML, JSON, TOML, binary; the
+    /// flat formats flatten this tree). sops 3.13 (PR 2120) builds the block from a map, so
+    /// the keys are sorted by name at every level, with the `omitempty` rules of its struct
+    /// tags: a key list is written only when it has keys, except `hc_vault` and `age` inside
+    /// `key_groups`, written as `[]` when empty; a KMS `role` and `context` only when set;
+    /// `shamir_threshold` when above 0; `mac_only_encrypted` when true; `lastmodified`, `mac`
+    /// and `version` always. The format does not change the tree any more (sops 3.11 wrote
+    /// an empty list as `null` in JSON); the parameter is kept for callers.
+    pub fn to_node(&self, _format: Format) -> Node {
         let mut m = Map::new();
         if self.shamir_threshold > 0 {
             m.push(
@@ -495,35 +505,19 @@ impl Metadata {
                 Node::Scalar(Scalar::Int(self.shamir_threshold as i64)),
             );
         }
-        let top_level_group = self.key_groups.len() == 1;
-        if !top_level_group && !self.key_groups.is_empty() {
+        if self.key_groups.len() == 1 {
+            for kind in KeyKind::ALL {
+                push_key_list(&mut m, &self.key_groups[0], kind, false);
+            }
+        } else if !self.key_groups.is_empty() {
             let mut groups = Seq::new();
             for group in &self.key_groups {
-                groups.push(Node::Map(group_node(group, format)));
+                groups.push(Node::Map(group_node(group)));
             }
             m.push("key_groups", Node::Seq(groups));
         }
-        let empty = Vec::new();
-        let single = if top_level_group {
-            &self.key_groups[0]
-        } else {
-            &empty
-        };
-        // Top-level order of sops 3.11: kms, gcp_kms, hckms, azure_kv, hc_vault, age, then
-        // lastmodified, mac, pgp.
-        for kind in [
-            KeyKind::Kms,
-            KeyKind::GcpKms,
-            KeyKind::Hckms,
-            KeyKind::AzureKv,
-            KeyKind::HcVault,
-            KeyKind::Age,
-        ] {
-            push_key_list(&mut m, single, kind, false, format);
-        }
         m.push("lastmodified", Node::str(&self.last_modified));
         m.push("mac", Node::str(&self.mac));
-        push_key_list(&mut m, single, KeyKind::Pgp, false, format);
         for (name, value) in self.selectors.fields() {
             if let Some(v) = value {
                 m.push(name, Node::str(v));
@@ -533,7 +527,7 @@ impl Metadata {
             m.push("mac_only_encrypted", Node::Scalar(Scalar::Bool(true)));
         }
         m.push("version", Node::str(&self.version));
-        Node::Map(m)
+        Node::Map(sorted(m))
     }
 
     /// Reads metadata from its nested tree form.
@@ -568,6 +562,11 @@ impl Metadata {
                 _ => false,
             },
         };
+        // As sops's `ToInternal`: a file without a selector (a binary file, which sops
+        // encrypts without one) gets the default, written back when the file is rewritten.
+        if md.selectors.count_set() == 0 {
+            md.selectors.unencrypted_suffix = Some(DEFAULT_UNENCRYPTED_SUFFIX.into());
+        }
         md.shamir_threshold = match map.get("shamir_threshold") {
             None | Some(Node::Scalar(Scalar::Null)) => 0,
             Some(Node::Scalar(Scalar::Int(i))) if *i >= 0 => *i as usize,
@@ -709,41 +708,35 @@ impl Metadata {
     }
 }
 
-fn push_key_list(m: &mut Map, group: &KeyGroup, kind: KeyKind, always: bool, format: Format) {
+/// Sorts a map's entries by key (byte order), as Go's `sort.Strings` orders the keys of the
+/// maps sops 3.13 builds its metadata from.
+fn sorted(mut m: Map) -> Map {
+    m.items.sort_by(|a, b| match (a, b) {
+        (MapItem::Entry(a), MapItem::Entry(b)) => a.key.cmp(&b.key),
+        _ => std::cmp::Ordering::Equal,
+    });
+    m
+}
+
+fn push_key_list(m: &mut Map, group: &KeyGroup, kind: KeyKind, always: bool) {
     let mut list = Seq::new();
     for key in group.iter().filter(|k| k.kind() == kind) {
         list.push(key.to_node());
     }
-    if list.items.is_empty() {
-        if always {
-            // Go writes a nil slice as `[]` in YAML and `null` in JSON.
-            let empty = match format {
-                Format::Json | Format::Binary => Node::Scalar(Scalar::Null),
-                _ => Node::Seq(Seq::new()),
-            };
-            m.push(kind.field(), empty);
-        }
-        return;
+    if !list.items.is_empty() || always {
+        // sops 3.13 turns a nil slice into an empty list: `[]` in YAML and JSON alike.
+        m.push(kind.field(), Node::Seq(list));
     }
-    m.push(kind.field(), Node::Seq(list));
 }
 
-fn group_node(group: &KeyGroup, format: Format) -> Map {
-    // Inside key_groups sops 3.11 always writes hc_vault and age, the others only when set.
+fn group_node(group: &KeyGroup) -> Map {
+    // Inside key_groups, `hc_vault` and `age` have no `omitempty`: always written.
     let mut m = Map::new();
-    for kind in [
-        KeyKind::Pgp,
-        KeyKind::Kms,
-        KeyKind::GcpKms,
-        KeyKind::Hckms,
-        KeyKind::AzureKv,
-        KeyKind::HcVault,
-        KeyKind::Age,
-    ] {
+    for kind in KeyKind::ALL {
         let always = matches!(kind, KeyKind::HcVault | KeyKind::Age);
-        push_key_list(&mut m, group, kind, always, format);
+        push_key_list(&mut m, group, kind, always);
     }
-    m
+    sorted(m)
 }
 
 fn read_group(map: &Map) -> Result<KeyGroup, MetadataError> {
@@ -764,9 +757,10 @@ const LIST_SEP: &str = "__list_";
 /// How deep a flattened metadata key may nest.
 const MAX_FLAT_DEPTH: usize = 32;
 
-/// Flattens nested metadata into `(key, value)` pairs sorted by key, as sops writes them in
-/// dotenv and INI files: nesting as `__map_<key>` / `__list_<i>`, newlines as `\n`, numbers and
-/// booleans as text, nulls and empty lists left out.
+/// Flattens nested metadata into `(key, value)` pairs in the tree's order (depth first, which
+/// for the sorted tree of [`Metadata::to_node`] is the order sops 3.13 writes), as sops writes
+/// them in dotenv and INI files: nesting as `__map_<key>` / `__list_<i>`, newlines as `\n`,
+/// numbers and booleans as text, nulls and empty lists left out.
 pub fn flatten(node: &Node) -> Vec<(String, String)> {
     fn walk(prefix: String, node: &Node, out: &mut Vec<(String, String)>) {
         match node {
@@ -791,7 +785,6 @@ pub fn flatten(node: &Node) -> Vec<(String, String)> {
     }
     let mut out = Vec::new();
     walk(String::new(), node, &mut out);
-    out.sort();
     out
 }
 
@@ -977,6 +970,137 @@ mod tests {
         let nodes: Vec<(String, Node)> = flat.into_iter().map(|(k, v)| (k, Node::str(v))).collect();
         let back = unflatten(nodes.iter().map(|(k, v)| (k.as_str(), v))).unwrap();
         assert_eq!(Metadata::from_node(&back).unwrap(), md);
+    }
+
+    /// Two key groups with every optional field of a KMS entry: the layout sops 3.13 writes
+    /// (PR 2120, `stores/metadata.go`): keys sorted by name at every level, `hc_vault` and
+    /// `age` kept in every group even when empty, KMS `role` left out when empty and
+    /// `aws_profile` written even when empty, flattened depth first in that order.
+    fn two_groups() -> Metadata {
+        Metadata {
+            key_groups: vec![
+                vec![
+                    StoredKey::Pgp {
+                        fp: "FP".into(),
+                        created_at: "t1".into(),
+                        enc: "p".into(),
+                    },
+                    StoredKey::Kms {
+                        arn: "arn:aws:kms:eu-west-1:1:key/k".into(),
+                        role: String::new(),
+                        context: vec![("a".into(), "1".into()), ("b".into(), "2".into())],
+                        created_at: "t2".into(),
+                        enc: "k".into(),
+                        aws_profile: String::new(),
+                    },
+                ],
+                vec![StoredKey::Age {
+                    recipient: "age1x".into(),
+                    enc: "a".into(),
+                }],
+            ],
+            shamir_threshold: 2,
+            last_modified: "2026-11-23T08:47:46Z".into(),
+            mac: "ENC[x]".into(),
+            selectors: Selectors {
+                mac_only_encrypted: true,
+                ..Default::default()
+            },
+            version: WRITER_VERSION.into(),
+        }
+    }
+
+    #[test]
+    fn layout_of_sops_3_13() {
+        let md = two_groups();
+        let keys: Vec<String> = flatten(&md.to_node(Format::Ini))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let g0 = "key_groups__list_0__map_";
+        let expected: Vec<String> = [
+            format!("{g0}kms__list_0__map_arn"),
+            format!("{g0}kms__list_0__map_aws_profile"),
+            format!("{g0}kms__list_0__map_context__map_a"),
+            format!("{g0}kms__list_0__map_context__map_b"),
+            format!("{g0}kms__list_0__map_created_at"),
+            format!("{g0}kms__list_0__map_enc"),
+            format!("{g0}pgp__list_0__map_created_at"),
+            format!("{g0}pgp__list_0__map_enc"),
+            format!("{g0}pgp__list_0__map_fp"),
+            "key_groups__list_1__map_age__list_0__map_enc".into(),
+            "key_groups__list_1__map_age__list_0__map_recipient".into(),
+            "lastmodified".into(),
+            "mac".into(),
+            "mac_only_encrypted".into(),
+            "shamir_threshold".into(),
+            "version".into(),
+        ]
+        .into();
+        assert_eq!(keys, expected);
+        // Nested: empty `hc_vault` and `age` lists stay, as `[]` in every format.
+        let node = md.to_node(Format::Json);
+        let groups = node.as_map().unwrap().get("key_groups").unwrap();
+        let Node::Seq(groups) = groups else { panic!() };
+        let first = groups.values().next().unwrap().as_map().unwrap();
+        let names: Vec<&str> = first.entries().map(|e| e.key.as_str()).collect();
+        assert_eq!(names, ["age", "hc_vault", "kms", "pgp"]);
+        assert_eq!(first.get("age"), Some(&Node::Seq(Seq::new())));
+        let out = crate::format::Codec::emit_value(
+            &crate::format::json::Json,
+            &node,
+            &Default::default(),
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("\"hc_vault\": []"), "{out}");
+        assert!(!out.contains("null"), "{out}");
+        let back = Metadata::from_node(&node).unwrap();
+        assert_eq!(back.key_groups, md.key_groups);
+        // Without a selector, reading gives the default one, as sops's `ToInternal` does.
+        assert_eq!(
+            back.selectors.unencrypted_suffix.as_deref(),
+            Some(DEFAULT_UNENCRYPTED_SUFFIX)
+        );
+    }
+
+    /// List indices of ten and more come after nine, as sops's depth-first flattening writes
+    /// them (a plain string sort would put `10` before `2`).
+    #[test]
+    fn flattened_in_tree_order() {
+        let mut md = sample();
+        md.key_groups[0] = (0..11)
+            .map(|i| StoredKey::Age {
+                recipient: format!("age1{i}"),
+                enc: "e".into(),
+            })
+            .collect();
+        let keys: Vec<String> = flatten(&md.to_node(Format::Dotenv))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys[18], "age__list_9__map_enc");
+        assert_eq!(keys[20], "age__list_10__map_enc");
+    }
+
+    /// A file written by sops 3.11 (struct order) reads the same as its sorted rewrite.
+    #[test]
+    fn reads_3_11_order() {
+        let mut old = Map::new();
+        let mut age = Map::new();
+        age.push("recipient", Node::str("age1x"));
+        age.push("enc", Node::str("a"));
+        let mut list = Seq::new();
+        list.push(Node::Map(age));
+        old.push("age", Node::Seq(list));
+        old.push("lastmodified", Node::str("2026-11-23T08:47:46Z"));
+        old.push("mac", Node::str("ENC[x]"));
+        old.push("unencrypted_suffix", Node::str("_unencrypted"));
+        old.push("version", Node::str("3.11.0"));
+        let md = Metadata::from_node(&Node::Map(old)).unwrap();
+        assert_eq!(md.key_groups[0][0].enc(), "a");
+        let again = Metadata::from_node(&md.to_node(Format::Yaml)).unwrap();
+        assert_eq!(again, md);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use sops_core::config::{self, KeySpec, RuleConfig};
 use sops_core::error::exit_code;
+use sops_core::format::Format;
 use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
@@ -81,6 +82,7 @@ pub(super) fn options(inv: &Invocation) -> Result<EncryptOptions> {
         key_groups,
         shamir_threshold,
         selectors,
+        single_value: inv.input_format == Format::Binary,
     })
 }
 
@@ -197,6 +199,27 @@ fn selectors(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Selectors> {
         ),
         mac_only_encrypted: a.mac_only_encrypted || from_rule.mac_only_encrypted,
     };
+    if inv.input_format == Format::Binary {
+        // As sops: the binary store has one value, always encrypted; selectors are dropped
+        // with a warning (mac_only_encrypted and unencrypted_comment_regex silently).
+        let store = "the binary store produces one key that should always be encrypted";
+        for (value, what) in [
+            (&s.unencrypted_suffix, "an unencrypted suffix"),
+            (&s.encrypted_suffix, "an encrypted suffix"),
+            (&s.encrypted_regex, "an encrypted regex"),
+            (&s.unencrypted_regex, "an unencrypted regex"),
+        ] {
+            if value.is_some() {
+                warn(&format!(
+                    "Using {what} does not make sense with the input store ({store}) and will be ignored."
+                ));
+            }
+        }
+        if s.encrypted_comment_regex.is_some() {
+            warn("Using an encrypted comment regex does not make sense with the input store (the binary store never produces comments) and will be ignored.");
+        }
+        return Ok(Selectors::default());
+    }
     if s.count_set() > 1 {
         return Err(fail(
             exit_code::ERROR_CONFLICTING_PARAMETERS,
@@ -204,4 +227,9 @@ fn selectors(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Selectors> {
         ));
     }
     Ok(s)
+}
+
+/// A warning on stderr, in sops's log format.
+fn warn(message: &str) {
+    eprintln!("[CMD]\t level=warning msg={message:?}");
 }

@@ -1,8 +1,11 @@
 //! Reading an encrypted input and recovering its data key, shared by the commands that
 //! change a file (edit, rotate, set, unset, updatekeys, groups, exec-*).
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use sops_core::cipher::DataKey;
+use sops_core::config::Config;
 use sops_core::error::exit_code;
 use sops_core::format::{Format, FormatError};
 use sops_core::keys::age::AgeIdentities;
@@ -13,6 +16,41 @@ use sops_core::{DecryptOptions, DecryptedFile, EncryptedFile};
 use super::Invocation;
 use crate::cli::CommonArgs;
 use crate::exit::fail;
+
+/// Which form a TOML file is read and written in: [`Format::Binary`] or [`Format::Toml`].
+/// sops has no TOML store: it encrypts `*.toml` as a binary file (a JSON envelope), and a
+/// file in that form is binary whatever its name or `--input-type`. A new `.toml` file is
+/// encrypted that way too, so any sops reader can decrypt it; our TOML store (values
+/// encrypted one by one) is used with `--input-type toml` (`explicit`), for files already in
+/// that form, and when the matching creation rule sets `toml_per_value: true`.
+pub fn toml_form(
+    input: Option<&Path>,
+    explicit: bool,
+    config: Option<&Config>,
+    rule_path: &Path,
+) -> Format {
+    // An existing file: its content decides.
+    if let Some(bytes) = input.and_then(|p| std::fs::read(p).ok()) {
+        if Format::Toml.for_content(&bytes) == Format::Binary {
+            return Format::Binary;
+        }
+        let ours = sops_core::file::parse_plain(&bytes, Format::Toml)
+            .is_err_and(|e| matches!(e, sops_core::Error::AlreadyEncrypted));
+        if explicit || ours {
+            return Format::Toml;
+        }
+    } else if explicit {
+        return Format::Toml;
+    }
+    let per_value = config
+        .and_then(|c| c.rule_for(rule_path).ok().flatten())
+        .is_some_and(|rule| rule.toml_per_value);
+    if per_value {
+        Format::Toml
+    } else {
+        Format::Binary
+    }
+}
 
 /// Parses encrypted bytes, mapping a parse failure to sops's exit code 1 as `decrypt` does.
 pub fn parse_encrypted(bytes: &[u8], format: Format, name: &str) -> Result<EncryptedFile> {

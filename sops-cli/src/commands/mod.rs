@@ -152,12 +152,28 @@ impl Invocation {
             .map(PathBuf::from)
             .or_else(|| input.clone())
             .unwrap_or_default();
-        let by_name = Format::from_path(&naming);
-        let input_format = args
-            .input_type
-            .as_deref()
-            .and_then(Format::from_name)
-            .unwrap_or(by_name);
+        let config = load_config(&args)?;
+        let rule_path = sops_core::config::absolute(&naming);
+        let named = Format::from_path(&naming);
+        let explicit_input = args.input_type.as_deref().and_then(Format::from_name);
+        // `.toml` files are binary files for sops: see `load::toml_form`.
+        let toml = (named == Format::Toml || explicit_input == Some(Format::Toml)).then(|| {
+            load::toml_form(
+                input.as_deref(),
+                explicit_input == Some(Format::Toml),
+                config.as_ref(),
+                &rule_path,
+            )
+        });
+        let by_name = match toml {
+            Some(form) if named == Format::Toml => form,
+            _ => named,
+        };
+        let input_format = match (explicit_input, toml) {
+            (Some(Format::Toml), Some(form)) => form,
+            (Some(format), _) => format,
+            (None, _) => by_name,
+        };
         let output_format = args
             .output_type
             .as_deref()
@@ -166,7 +182,6 @@ impl Invocation {
         let display_name = input
             .as_ref()
             .map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
-        let config = load_config(&args)?;
         let emit = EmitOptions {
             indent: args.indent.or_else(|| {
                 config
@@ -174,7 +189,6 @@ impl Invocation {
                     .and_then(|c| c.stores.indent_for(output_format))
             }),
         };
-        let rule_path = sops_core::config::absolute(&naming);
         Ok(Invocation {
             args,
             input,

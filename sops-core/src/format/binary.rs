@@ -71,6 +71,20 @@ impl Codec for Binary {
     }
 }
 
+/// True when `input` is sops's encrypted binary form: a JSON object with a `data` entry and a
+/// `sops` mapping. sops 3.11 has no TOML store and encrypts `*.toml` files this way, so a
+/// `.toml` file with this content is read as binary (see [`super::Format::for_content`]).
+pub fn is_envelope(input: &[u8]) -> bool {
+    let start = input.iter().position(|b| !b.is_ascii_whitespace());
+    if start.map(|i| input[i]) != Some(b'{') {
+        return false;
+    }
+    match parse_encrypted_document(input) {
+        Ok(doc) => doc.get(DATA_KEY).is_some() && matches!(doc.get("sops"), Some(Node::Map(_))),
+        Err(_) => false,
+    }
+}
+
 /// The bytes under the first `data` key, as sops finds them.
 fn data_bytes(doc: &Map) -> Result<Vec<u8>, FormatError> {
     match doc.get(DATA_KEY) {
@@ -90,6 +104,17 @@ fn emit_error(detail: &str) -> FormatError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelope_is_recognised_by_content() {
+        assert!(is_envelope(
+            b"{\n\t\"data\": \"ENC[x]\",\n\t\"sops\": {\"version\": \"3.11.0\"}\n}\n"
+        ));
+        assert!(!is_envelope(b"{\"data\": \"x\"}"));
+        assert!(!is_envelope(b"[sops]\nversion = \"3.13.2\"\n"));
+        assert!(!is_envelope(b"data = \"x\"\n"));
+        assert!(!is_envelope(b""));
+    }
     use crate::format::json::Json;
     use std::path::{Path, PathBuf};
 

@@ -1,10 +1,14 @@
-//! JSON format: a parser and an emitter that behave byte for byte like sops 3.11's JSON store.
+//! JSON format: a parser and an emitter that behave byte for byte like sops's JSON store.
 //!
 //! sops reads JSON with the token API of Go's `encoding/json` and walks the tokens itself, so we
 //! mirror that walk rather than use a general JSON library:
-//! - the top level must be an object; keys keep their order and duplicates are kept;
-//! - every number becomes a [`Scalar::Float`] (JSON never yields an int), `true`/`false` a
-//!   [`Scalar::Bool`], `null` a [`Scalar::Null`];
+//! - keys keep their order and duplicates are kept;
+//! - as in sops 3.13.2 (PR 2222), a number that is an integer in the int64 range becomes a
+//!   [`Scalar::Int`] (stored `type:int`, printed without loss) and every other number a
+//!   [`Scalar::Float`] (sops 3.11 read every number as a float; its `type:float` values
+//!   still decrypt to the same output); `true`/`false` a [`Scalar::Bool`], `null` a
+//!   [`Scalar::Null`];
+//! - the top level must be an object, with sops 3.13's explanation otherwise (PR 2138);
 //! - strings are decoded as Go does: all escapes, surrogate pairs, and invalid UTF-8 or lone
 //!   surrogates replaced by U+FFFD one byte (or escape) at a time;
 //! - error messages are Go's (`invalid character '}' looking for beginning of object key
@@ -88,24 +92,23 @@ impl Codec for Json {
 pub(crate) fn parse_plain_document(input: &[u8]) -> Result<Document, FormatError> {
     let mut reader = Reader::new(input, false);
     match reader.top_level() {
-        Ok(Some(doc)) => Ok(doc),
-        Ok(None) => Ok(Map::new()),
+        Ok(doc) => Ok(doc),
         Err(Fail::Eof) => Err(FormatError::Parse(format!("{PLAIN_PREFIX}EOF"))),
-        Err(Fail::Msg(m)) => Err(FormatError::Parse(format!("{PLAIN_PREFIX}{m}"))),
+        Err(Fail::Msg(m) | Fail::NotObject(m)) => {
+            Err(FormatError::Parse(format!("{PLAIN_PREFIX}{m}")))
+        }
     }
 }
 
 /// Parses an encrypted JSON file (JSON or binary format) into one document.
 ///
-/// The whole input must be valid JSON, as sops checks it with `json.Unmarshal` before walking
-/// it. A top-level `null` yields an empty document, so that the caller reports the missing
-/// metadata as sops does.
+/// The whole input must be valid JSON, as sops 3.11 checks it with `json.Unmarshal` before
+/// walking it. A top-level value that is not an object gets sops 3.13's explanation.
 pub(crate) fn parse_encrypted_document(input: &[u8]) -> Result<Document, FormatError> {
     let mut reader = Reader::new(input, true);
     let parsed = reader.top_level();
     match parsed {
         Ok(doc) => {
-            let doc = doc.unwrap_or_default();
             // sops looks for its metadata before it reads the numbers of the tree, so a file
             // without metadata is reported as such (by the caller) first.
             let has_metadata =
@@ -119,6 +122,7 @@ pub(crate) fn parse_encrypted_document(input: &[u8]) -> Result<Document, FormatE
             "{ENCRYPTED_PREFIX}unexpected end of JSON input"
         ))),
         Err(Fail::Msg(m)) => Err(FormatError::Parse(format!("{ENCRYPTED_PREFIX}{m}"))),
+        Err(Fail::NotObject(m)) => Err(FormatError::Parse(format!("{PLAIN_PREFIX}{m}"))),
     }
 }
 
@@ -152,6 +156,9 @@ pub(crate) fn emit_document_with_trailer(
 enum Fail {
     Eof,
     Msg(String),
+    /// The top-level value is not an object: sops 3.13's explanation, reported the same way
+    /// for plaintext and encrypted files.
+    NotObject(String),
 }
 
 /// Where the tokenizer stands, as in Go's `json.Decoder`.
@@ -416,9 +423,15 @@ impl<'a> Reader<'a> {
         self.pos = i;
         // The grammar above only lets ASCII through.
         let text = std::str::from_utf8(&buf[start..i]).unwrap_or("0");
+        // sops 3.13.2 (PR 2222) decodes with `UseNumber`, then keeps an integer that
+        // `strconv.ParseInt(text, 10, 64)` accepts as an int (`-0` is the int 0) and reads
+        // every other number (`1.0`, `1e3`, integers beyond int64) as a float64.
+        if let Ok(int) = text.parse::<i64>() {
+            return Ok(Scalar::Int(int));
+        }
         let value: f64 = text.parse().unwrap_or(0.0);
         if value.is_infinite() {
-            let msg = format!("json: cannot unmarshal number {text} into Go value of type float64");
+            let msg = format!("strconv.ParseFloat: parsing {text:?}: value out of range");
             if !self.strict {
                 return Err(Fail::Msg(msg));
             }
@@ -554,53 +567,38 @@ impl<'a> Reader<'a> {
 
     // --- The tree walk of sops's JSON store, on top of the tokens. ---
 
-    /// Reads the top-level value. `Ok(None)` is a top-level `null` in strict mode.
-    fn top_level(&mut self) -> Result<Option<Map>, Fail> {
-        let first = self.token()?;
-        let kind = match first {
+    /// Reads the top-level value, which must be an object.
+    fn top_level(&mut self) -> Result<Map, Fail> {
+        match self.token()? {
             Token::Open(b'{') => {
                 let map = self.object(1)?;
                 self.check_trailing()?;
-                return Ok(Some(map));
+                Ok(map)
             }
-            Token::Open(_) => {
-                if !self.strict {
-                    return Err(Fail::Msg(
-                        "Expected JSON object start, got delimiter [ instead".into(),
-                    ));
-                }
-                self.array(1)?;
-                "array"
-            }
+            // sops 3.13 (PR 2138) explains that only a top-level object is supported, for
+            // plaintext and encrypted files alike (both go through the same walk).
+            Token::Open(_) => Err(Fail::NotObject(
+                "SOPS only supports JSON files with a top-level object (starting with '{'), not \
+                 arrays or other types. Got delimiter [ instead. To encrypt this file, wrap it \
+                 in an object, e.g., {\"data\": [...]}"
+                    .into(),
+            )),
             Token::Value(value) => {
-                if !self.strict {
-                    let (shown, ty) = match &value {
-                        Scalar::Str(s) => (go_quote(s), "string"),
-                        Scalar::Float(f) => (format_float_g(*f), "float64"),
-                        Scalar::Bool(b) => (b.to_string(), "bool"),
-                        _ => ("<nil>".to_string(), "<nil>"),
-                    };
-                    return Err(Fail::Msg(format!(
-                        "Expected JSON object start, got {shown} of type {ty} instead"
-                    )));
-                }
-                match value {
-                    Scalar::Str(_) => "string",
-                    Scalar::Float(_) => "number",
-                    Scalar::Bool(_) => "bool",
-                    _ => {
-                        self.check_trailing()?;
-                        return Ok(None);
-                    }
-                }
+                let (shown, ty) = match &value {
+                    Scalar::Str(s) => (go_quote(s), "string"),
+                    Scalar::Int(i) => (i.to_string(), "int"),
+                    Scalar::Float(f) => (format_float_g(*f), "float64"),
+                    Scalar::Bool(b) => (b.to_string(), "bool"),
+                    _ => ("<nil>".to_string(), "<nil>"),
+                };
+                Err(Fail::NotObject(format!(
+                    "SOPS only supports JSON files with a top-level object (starting with '{{'), \
+                     not other JSON types. Got {shown} of type {ty} instead"
+                )))
             }
             // The tokenizer never starts with a closing delimiter or a key.
-            Token::Close | Token::Key(_) => return Err(Fail::Msg("invalid JSON".into())),
-        };
-        self.check_trailing()?;
-        Err(Fail::Msg(format!(
-            "json: cannot unmarshal {kind} into Go value of type stores.SopsFile"
-        )))
+            Token::Close | Token::Key(_) => Err(Fail::Msg("invalid JSON".into())),
+        }
     }
 
     /// In strict mode, only spaces may follow the top-level value (plain mode ignores the rest).
@@ -1057,17 +1055,24 @@ mod tests {
                 let opts = EmitOptions { indent };
                 let dec = read(&format!("{case}.{variant}.dec.json"));
                 let ours = Json.emit_plain(&docs, &opts).unwrap();
+                // The recordings are sops 3.11's, which read every number as a float64; 3.13.2
+                // (PR 2222) keeps an integer beyond 2^53 exact and reads the integer `-0` as 0.
+                let expected = String::from_utf8_lossy(&dec)
+                    .replace(": 9007199254740992", ": 9007199254740993")
+                    .replace("\"neg0\": -0", "\"neg0\": 0");
                 assert_eq!(
                     String::from_utf8_lossy(&ours),
-                    String::from_utf8_lossy(&dec),
+                    expected,
                     "{case} {variant}: plaintext differs from sops -d"
                 );
-                // The decrypted output re-parses to itself.
+                // The decrypted output re-parses to itself, except that 3.13.2 reads the
+                // `-0` 3.11 printed as the integer 0.
                 let again = Json
                     .emit_plain(&Json.parse_plain(&dec).unwrap(), &opts)
                     .unwrap();
                 assert_eq!(
-                    again, dec,
+                    String::from_utf8_lossy(&again),
+                    String::from_utf8_lossy(&dec).replace(": -0,", ": 0,"),
                     "{case} {variant}: decrypted output is not stable"
                 );
 
@@ -1133,12 +1138,43 @@ mod tests {
         }
     }
 
-    /// Error messages recorded from sops for plaintext (`sops -e`) and encrypted (`sops -d`)
-    /// inputs; an empty message means sops accepted the input.
+    /// sops 3.13.2's message for a recorded sops 3.11 one, where 3.13 changed it: a top-level
+    /// value that is not an object gets an explanation (PR 2138, `treeBranchFromJSON` in
+    /// `stores/json/store.go`), for encrypted files too since both go through the same walk;
+    /// an integer is an `int` there (PR 2222); an out-of-range number fails in
+    /// `json.Number.Float64` (`strconv.ParseFloat`).
+    fn as_of_3_13(msg: &str, input: &[u8]) -> Option<String> {
+        const PLAIN: &str = "Could not unmarshal input data: ";
+        const HEAD: &str =
+            "SOPS only supports JSON files with a top-level object (starting with '{'), ";
+        if msg == format!("{PLAIN}Expected JSON object start, got delimiter [ instead") {
+            return Some(format!(
+                "{PLAIN}{HEAD}not arrays or other types. Got delimiter [ instead. To encrypt this \
+                 file, wrap it in an object, e.g., {{\"data\": [...]}}"
+            ));
+        }
+        if let Some(rest) = msg.strip_prefix(&format!("{PLAIN}Expected JSON object start, got ")) {
+            let text = String::from_utf8_lossy(input);
+            let rest = match text.trim().parse::<i64>() {
+                Ok(i) => format!("{i} of type int instead"),
+                Err(_) => rest.to_string(),
+            };
+            return Some(format!("{PLAIN}{HEAD}not other JSON types. Got {rest}"));
+        }
+        let range = msg
+            .strip_prefix(&format!("{PLAIN}json: cannot unmarshal number "))
+            .and_then(|r| r.strip_suffix(" into Go value of type float64"));
+        range.map(|n| format!("{PLAIN}strconv.ParseFloat: parsing {n:?}: value out of range"))
+    }
+
+    /// Error messages recorded from sops 3.11 for plaintext (`sops -e`) and encrypted
+    /// (`sops -d`) inputs, translated to 3.13.2's by [`as_of_3_13`]; an empty message means
+    /// sops accepted the input.
     #[test]
     fn errors_match_sops() {
         let table = String::from_utf8(read("errors.tsv")).unwrap();
         let mut count = 0;
+        let mut not_object = std::collections::HashMap::new();
         for line in table.lines() {
             let mut cols = line.splitn(3, '\t');
             let (mode, hex, msg) = (
@@ -1147,6 +1183,17 @@ mod tests {
                 cols.next().unwrap_or(""),
             );
             let input = unhex(hex);
+            let translated = as_of_3_13(msg, &input);
+            if let (Some(t), "plain") = (&translated, mode) {
+                if t.contains("top-level object") {
+                    not_object.insert(hex.to_string(), t.clone());
+                }
+            }
+            let msg = match (mode, not_object.get(hex)) {
+                ("encrypted", Some(t)) => t.clone(),
+                _ => translated.unwrap_or_else(|| msg.to_string()),
+            };
+            let msg = msg.as_str();
             let shown = String::from_utf8_lossy(&input).into_owned();
             let result = if mode == "plain" {
                 Json.parse_plain(&input)
@@ -1170,10 +1217,11 @@ mod tests {
     fn typing_follows_sops() {
         let doc = parse(r#"{"i":42,"f":1.5,"e":1e3,"n":-0,"t":true,"F":false,"z":null,"s":"x"}"#);
         let get = |k: &str| doc.get(k).unwrap().as_scalar().unwrap().clone();
-        assert_eq!(get("i"), Scalar::Float(42.0));
+        // sops 3.13.2 (PR 2222): what `strconv.ParseInt(s, 10, 64)` accepts is an int.
+        assert_eq!(get("i"), Scalar::Int(42));
         assert_eq!(get("f"), Scalar::Float(1.5));
         assert_eq!(get("e"), Scalar::Float(1000.0));
-        assert!(matches!(get("n"), Scalar::Float(f) if f == 0.0 && f.is_sign_negative()));
+        assert_eq!(get("n"), Scalar::Int(0));
         assert_eq!(get("t"), Scalar::Bool(true));
         assert_eq!(get("F"), Scalar::Bool(false));
         assert_eq!(get("z"), Scalar::Null);
@@ -1393,7 +1441,7 @@ mod tests {
         assert_eq!(
             err,
             FormatError::Parse(
-                "Could not unmarshal input data: json: cannot unmarshal number 1e400 into Go value of type float64".into()
+                "Could not unmarshal input data: strconv.ParseFloat: parsing \"1e400\": value out of range".into()
             )
         );
     }

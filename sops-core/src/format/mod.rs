@@ -280,6 +280,17 @@ impl Format {
         }
     }
 
+    /// The format to read an encrypted file in, given its content: a TOML file whose content
+    /// is sops's binary envelope (what sops, which has no TOML store, writes for `*.toml`) is
+    /// binary; anything else keeps `self`.
+    pub fn for_content(self, input: &[u8]) -> Format {
+        if self == Format::Toml && binary::is_envelope(input) {
+            Format::Binary
+        } else {
+            self
+        }
+    }
+
     /// Where this format keeps the metadata.
     pub fn metadata_layout(self) -> MetadataLayout {
         match self {
