@@ -80,6 +80,7 @@ impl Dir {
             "SOPS_AGE_KEY_CMD",
             "SOPS_AGE_RECIPIENTS",
             "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
             "SOPS_PGP_FP",
             "SOPS_KMS_ARN",
             "SOPS_CONFIG",
