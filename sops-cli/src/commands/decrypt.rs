@@ -3,9 +3,7 @@
 use anyhow::{Context, Result};
 use sops_core::error::exit_code;
 use sops_core::format::FormatError;
-use sops_core::keys::age::AgeIdentities;
-use sops_core::keys::pgp::GpgUnwrapper;
-use sops_core::keys::{self, Unwrapper};
+use sops_core::keys;
 use sops_core::tree::Node;
 use sops_core::tree_path::{self, PathError};
 use sops_core::{DecryptOptions, EncryptedFile};
@@ -42,17 +40,8 @@ pub fn run(inv: &Invocation) -> Result<()> {
     })?;
     // The tree holds its own copy of everything: free the input before decrypting.
     drop(input);
-    let identities = AgeIdentities::from_env();
-    let gpg = GpgUnwrapper::from_env();
-    #[cfg(feature = "aws-kms")]
-    let kms = sops_core::keys::kms::KmsUnwrapper::from_env();
-    let sources: &[&dyn Unwrapper] = &[
-        &identities,
-        &gpg,
-        #[cfg(feature = "aws-kms")]
-        &kms,
-    ];
-    let data_key = keys::recover_data_key_ordered(&file.metadata, sources, &order)
+    let sources = keys::EnvSources::from_env();
+    let data_key = keys::recover_data_key_ordered(&file.metadata, &sources.list(), &order)
         .map_err(sops_core::Error::from)?;
     inv.log("Data key recovered successfully");
     let opts = DecryptOptions {

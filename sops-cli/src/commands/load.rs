@@ -5,9 +5,7 @@ use anyhow::{Context, Result};
 use sops_core::cipher::DataKey;
 use sops_core::error::exit_code;
 use sops_core::format::{Format, FormatError};
-use sops_core::keys::age::AgeIdentities;
-use sops_core::keys::pgp::GpgUnwrapper;
-use sops_core::keys::{self, Unwrapper};
+use sops_core::keys;
 use sops_core::{DecryptOptions, DecryptedFile, EncryptedFile};
 
 use super::Invocation;
@@ -37,10 +35,8 @@ pub fn recover_key(
             format!("Duplicate decryption key type: {dup}"),
         )
     })?;
-    let identities = AgeIdentities::from_env();
-    let gpg = GpgUnwrapper::from_env();
-    let sources: [&dyn Unwrapper; 2] = [&identities, &gpg];
-    let key = keys::recover_data_key_ordered(&file.metadata, &sources, &order)
+    let sources = keys::EnvSources::from_env();
+    let key = keys::recover_data_key_ordered(&file.metadata, &sources.list(), &order)
         .map_err(sops_core::Error::from)?;
     if verbose {
         eprintln!("[SOPS]\t level=info msg=\"Data key recovered successfully\"");

@@ -7,6 +7,7 @@ use sops_core::config::{self, KeySpec};
 use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::hc_vault::VaultKey;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
@@ -36,6 +37,14 @@ fn kms_spec(arn: &str, context: &[(String, String)], aws_profile: &str) -> KeySp
     }
 }
 
+/// Vault transit keys of a comma-separated URI list, named as sops names them
+/// (`ADDRESS/v1/ENGINE/keys/NAME`) so they match the keys of the file.
+pub fn vault_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
+    let keys = VaultKey::parse_list(value.as_deref().unwrap_or(""))
+        .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: {flag}: {e}")))?;
+    Ok(keys.iter().map(|k| KeySpec::HcVault(k.name())).collect())
+}
+
 /// Refuses key types this build cannot wrap for yet, naming the flag.
 pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
     fail(
@@ -56,11 +65,6 @@ pub fn key_changes(
     let unsupported = [
         ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
         ("--add-azure-kv", "Azure Key Vault", &k.add_azure_kv),
-        (
-            "--add-hc-vault-transit",
-            "HashiCorp Vault transit",
-            &k.add_hc_vault_transit,
-        ),
         ("--add-hckms", "HuaweiCloud KMS", &k.add_hckms),
     ];
     for (flag, kind, value) in unsupported {
@@ -80,6 +84,10 @@ pub fn key_changes(
             .filter(|s| !s.is_empty())
             .map(KeySpec::Pgp),
     );
+    add.extend(vault_specs(
+        "--add-hc-vault-transit",
+        &k.add_hc_vault_transit,
+    )?);
     add.extend(
         list(&k.add_kms)
             .iter()
@@ -111,11 +119,10 @@ pub fn key_changes(
             version,
         }
     }));
-    rm.extend(
-        list(&k.rm_hc_vault_transit)
-            .into_iter()
-            .map(KeySpec::HcVault),
-    );
+    rm.extend(vault_specs(
+        "--rm-hc-vault-transit",
+        &k.rm_hc_vault_transit,
+    )?);
     rm.extend(list(&k.rm_hckms).into_iter().map(KeySpec::Hckms));
     Ok((add, rm))
 }
