@@ -96,6 +96,15 @@ fn run_vault_only(d: &Dir, b: &Bao, bin: &Path, args: &[&str], envs: &[(&str, &s
     d.run_env(bin, args, "", &all, false)
 }
 
+/// The error text with the report's line wrapping and `|` margins removed.
+fn flat(stderr: &[u8]) -> String {
+    show(stderr)
+        .split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The `hc_vault` part of the metadata with values that change per run blanked.
 fn vault_shape(encrypted: &[u8]) -> String {
     let text = show(encrypted);
@@ -433,11 +442,7 @@ fn allowlist_of_sops_3_13() {
             &[("SOPS_HC_VAULT_ALLOWLIST", &value)],
         );
         assert_eq!(out.status.code(), Some(128), "{value}");
-        let err = show(&out.stderr)
-            .split_whitespace()
-            .filter(|w| *w != "|")
-            .collect::<Vec<_>>()
-            .join(" ");
+        let err = flat(&out.stderr);
         assert!(err.contains(&reason), "{value}: {err}");
     }
 }
@@ -575,4 +580,192 @@ fn bad_uris_are_refused() {
             show(&out.stderr)
         );
     }
+}
+
+/// A second OpenBao dev server of this test's own, with TLS (`-dev-tls`: a throwaway CA whose
+/// certificate names 127.0.0.1), stopped on drop.
+struct TlsBao {
+    child: std::process::Child,
+    home: tempfile::TempDir,
+    addr: String,
+    ca: PathBuf,
+    bin: PathBuf,
+}
+
+impl TlsBao {
+    fn start(b: &Bao) -> TlsBao {
+        // The dev server also takes PORT+1.
+        let port = loop {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = l.local_addr().unwrap().port();
+            if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+                break p;
+            }
+        };
+        let home = tempfile::tempdir().unwrap();
+        let tls = home.path().join("tls");
+        std::fs::create_dir(&tls).unwrap();
+        let child = Command::new(&b.bin)
+            .args(["server", "-dev", "-dev-tls", "-dev-root-token-id=root"])
+            .arg(format!("-dev-tls-cert-dir={}", tls.display()))
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .env("HOME", home.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("could not start bao (run scripts/test)");
+        let this = TlsBao {
+            child,
+            addr: format!("https://127.0.0.1:{port}"),
+            ca: tls.join("vault-ca.pem"),
+            home,
+            bin: b.bin.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !this.try_run(&["status"]) {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS OpenBao server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        this
+    }
+
+    fn try_run(&self, args: &[&str]) -> bool {
+        Command::new(&self.bin)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("VAULT_ADDR", &self.addr)
+            .env("VAULT_TOKEN", "root")
+            .env("VAULT_CACERT", &self.ca)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn run(&self, args: &[&str]) {
+        assert!(self.try_run(args), "bao {args:?} failed");
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TlsBao {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// HTTPS with `VAULT_CACERT` / `VAULT_CAPATH` / `VAULT_SKIP_VERIFY`, a namespace
+/// (`VAULT_NAMESPACE`), both ways with the reference; then the server is stopped for real and
+/// the file's age key takes over at once.
+#[test]
+fn tls_namespace_and_a_stopped_server() {
+    let b = bao();
+    let mut tls = TlsBao::start(&b);
+    tls.run(&["namespace", "create", "team"]);
+    tls.run(&[
+        "secrets",
+        "enable",
+        "-namespace=team",
+        "-path=sops",
+        "transit",
+    ]);
+    tls.run(&["write", "-namespace=team", "-f", "sops/keys/tlskey"]);
+    let uri = format!("{}/v1/sops/keys/tlskey", tls.addr);
+    let ca = tls.ca.to_str().unwrap().to_string();
+    let d = Dir::new();
+    d.write("plain.yaml", PLAIN);
+    let env = [
+        ("VAULT_TOKEN", "root"),
+        ("VAULT_CACERT", ca.as_str()),
+        ("VAULT_NAMESPACE", "team"),
+    ];
+    for (enc_bin, dec_bin) in [
+        (our_sops(), reference_sops()),
+        (reference_sops(), our_sops()),
+    ] {
+        let enc = ok(
+            run(
+                &d,
+                &b,
+                &enc_bin,
+                &[
+                    "-e",
+                    "--hc-vault-transit",
+                    &uri,
+                    "--age",
+                    RECIPIENT,
+                    "plain.yaml",
+                ],
+                &env,
+            ),
+            "encrypt over TLS",
+        );
+        d.write("enc.yaml", &enc);
+        let out = run_vault_only(&d, &b, &dec_bin, &["-d", "enc.yaml"], &env);
+        assert_eq!(show(&ok(out, "decrypt over TLS")), PLAIN);
+    }
+    // The CA as a directory, and no verification at all.
+    let dir = tls.ca.parent().unwrap().to_str().unwrap().to_string();
+    for extra in [
+        ("VAULT_CAPATH", dir.as_str()),
+        ("VAULT_SKIP_VERIFY", "true"),
+    ] {
+        let envs = [("VAULT_TOKEN", "root"), ("VAULT_NAMESPACE", "team"), extra];
+        let out = run_vault_only(&d, &b, &our_sops(), &["-d", "enc.yaml"], &envs);
+        assert_eq!(show(&ok(out, extra.0)), PLAIN);
+    }
+    // Without the CA the certificate is refused; without the namespace the key is not found.
+    let out = run_vault_only(
+        &d,
+        &b,
+        &our_sops(),
+        &["-d", "enc.yaml"],
+        &[("VAULT_TOKEN", "root"), ("VAULT_NAMESPACE", "team")],
+    );
+    assert_eq!(out.status.code(), Some(128));
+    let err = flat(&out.stderr);
+    assert!(
+        err.contains("tls: failed to verify certificate: invalid peer certificate"),
+        "{err}"
+    );
+    let out = run_vault_only(
+        &d,
+        &b,
+        &our_sops(),
+        &["-d", "enc.yaml"],
+        &[("VAULT_TOKEN", "root"), ("VAULT_CACERT", ca.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(128));
+    // Stop the server: age takes over at once, and without age the report is quick and clear.
+    tls.stop();
+    let start = Instant::now();
+    let out = run(
+        &d,
+        &b,
+        &our_sops(),
+        &["-d", "--decryption-order", "hc_vault,age", "enc.yaml"],
+        &env,
+    );
+    assert_eq!(show(&ok(out, "age after Vault stopped")), PLAIN);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    let out = run_vault_only(&d, &b, &our_sops(), &["-d", "enc.yaml"], &env);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(128));
+    let err = show(&out.stderr);
+    assert!(err.contains(&format!("{uri}: FAILED")), "{err}");
+    assert!(err.contains("connection refused"), "{err}");
 }

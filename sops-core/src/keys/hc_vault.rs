@@ -610,6 +610,17 @@ mod client {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                 "i/o timeout (no answer in time)".to_string()
             }
+            _ if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+                let text = io_text(&e);
+                if text.contains("certificate") {
+                    format!(
+                        "tls: failed to verify certificate: {text} \
+                         (VAULT_CACERT or VAULT_CAPATH name the CA to trust)"
+                    )
+                } else {
+                    format!("tls: {text}")
+                }
+            }
             _ => io_text(&e),
         }
     }
