@@ -568,6 +568,11 @@ fn rotate_add_kms_takes_the_encryption_context() {
     assert!(rotated.contains("            team: billing\n"), "{rotated}");
     let without_age = d.run_without_key(&reference_sops(), &["-d", "s.yaml"]);
     assert_eq!(show(&ok(without_age, "reference decrypt")), PLAIN);
+    // Commands that change a file recover its key with KMS too (no age key here).
+    let rotated = d.run_without_key(&our_sops(), &["rotate", "-i", "s.yaml"]);
+    ok(rotated, "rotate with the KMS key only");
+    let without_age = d.run_without_key(&reference_sops(), &["-d", "s.yaml"]);
+    assert_eq!(show(&ok(without_age, "reference decrypt")), PLAIN);
 }
 
 #[test]

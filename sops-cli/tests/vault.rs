@@ -719,6 +719,28 @@ fn tls_namespace_and_a_stopped_server() {
         let out = run_vault_only(&d, &b, &our_sops(), &["-d", "enc.yaml"], &envs);
         assert_eq!(show(&ok(out, extra.0)), PLAIN);
     }
+    // VAULT_TLS_SERVER_NAME: the certificate names `localhost`, not `wrong.example`.
+    for (name, good) in [("localhost", true), ("wrong.example", false)] {
+        let envs = [
+            ("VAULT_TOKEN", "root"),
+            ("VAULT_NAMESPACE", "team"),
+            ("VAULT_CACERT", ca.as_str()),
+            ("VAULT_TLS_SERVER_NAME", name),
+        ];
+        let out = run_vault_only(&d, &b, &our_sops(), &["-d", "enc.yaml"], &envs);
+        assert_eq!(out.status.success(), good, "{name}: {}", show(&out.stderr));
+    }
+    // VAULT_AGENT_ADDR: the calls go to the agent address, whatever the key's address.
+    let moved = show(&d.read("enc.yaml")).replace(&tls.addr, "https://vault.invalid:8200");
+    d.write("moved.yaml", moved);
+    let envs = [
+        ("VAULT_TOKEN", "root"),
+        ("VAULT_NAMESPACE", "team"),
+        ("VAULT_CACERT", ca.as_str()),
+        ("VAULT_AGENT_ADDR", tls.addr.as_str()),
+    ];
+    let out = run_vault_only(&d, &b, &our_sops(), &["-d", "moved.yaml"], &envs);
+    assert_eq!(show(&ok(out, "through VAULT_AGENT_ADDR")), PLAIN);
     // Without the CA the certificate is refused; without the namespace the key is not found.
     let out = run_vault_only(
         &d,
