@@ -874,7 +874,7 @@ mod client {
             );
             let data = settings
                 .write(&self.address, &path, &body)
-                .map_err(|e| self.client_error(&path, e, fail))?;
+                .map_err(|e| Self::client_error(e, fail))?;
             match data.get("ciphertext") {
                 Some(serde_json::Value::String(c)) => Ok(c.clone()),
                 Some(_) => Err(fail("encrypted ciphertext cannot be cast to string".into())),
@@ -896,7 +896,7 @@ mod client {
                 .map_err(|e| fail(e.to_string()))?;
             let mut data = settings
                 .write(&self.address, &path, &body)
-                .map_err(|e| self.client_error(&path, e, fail))?;
+                .map_err(|e| Self::client_error(e, fail))?;
             let plaintext = match data.remove("plaintext") {
                 Some(serde_json::Value::String(p)) => Zeroizing::new(p),
                 Some(_) => {
@@ -914,7 +914,7 @@ mod client {
 
         /// Errors before the request (allowlist, settings) are reported bare, as sops does;
         /// the others with the operation's prefix.
-        fn client_error(&self, _path: &str, e: String, fail: impl Fn(String) -> String) -> String {
+        fn client_error(e: String, fail: impl Fn(String) -> String) -> String {
             if e.starts_with("Allowlist does not allow")
                 || e.starts_with(super::ALLOWLIST_ENV)
                 || e.starts_with("cannot get Vault token")
