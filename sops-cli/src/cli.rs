@@ -125,7 +125,7 @@ pub struct KeyChangeArgs {
     /// Remove the comma separated PGP fingerprints.
     #[arg(long, value_name = "FPS")]
     pub rm_pgp: Option<String>,
-    /// Add the comma separated AWS KMS ARNs (not supported yet).
+    /// Add the comma separated AWS KMS ARNs (`ARN` or `ARN+ROLE_ARN`).
     #[arg(long, value_name = "ARNS")]
     pub add_kms: Option<String>,
     /// Remove the comma separated AWS KMS ARNs.
@@ -143,7 +143,7 @@ pub struct KeyChangeArgs {
     /// Remove the comma separated Azure Key Vault key URLs.
     #[arg(long, value_name = "URLS")]
     pub rm_azure_kv: Option<String>,
-    /// Add the comma separated Vault transit URIs (not supported yet).
+    /// Add the comma separated Vault transit URIs (`https://HOST:8200/v1/ENGINE/keys/NAME`).
     #[arg(long, value_name = "URIS")]
     pub add_hc_vault_transit: Option<String>,
     /// Remove the comma separated Vault transit URIs.
@@ -329,13 +329,13 @@ pub struct GroupsAddCommand {
     /// An age recipient of the new group (repeatable).
     #[arg(long)]
     pub age: Vec<String>,
-    /// An AWS KMS ARN of the new group (not supported yet).
+    /// An AWS KMS ARN of the new group (repeatable).
     #[arg(long)]
     pub kms: Vec<String>,
-    /// The AWS profile for KMS (accepted for compatibility).
+    /// The AWS profile for the `--kms` keys.
     #[arg(long)]
     pub aws_profile: Option<String>,
-    /// KMS encryption context (accepted for compatibility).
+    /// KMS encryption context (`key:value,...`) for the `--kms` keys.
     #[arg(long)]
     pub encryption_context: Option<String>,
     /// A GCP KMS resource id of the new group (not supported yet).
@@ -347,7 +347,7 @@ pub struct GroupsAddCommand {
     /// An Azure Key Vault key URL of the new group (not supported yet).
     #[arg(long)]
     pub azure_kv: Vec<String>,
-    /// A Vault transit key URI of the new group (not supported yet).
+    /// A Vault transit key URI of the new group (repeatable).
     #[arg(long)]
     pub hc_vault_transit: Vec<String>,
     /// Positional arguments are refused, as in sops.
@@ -459,7 +459,7 @@ pub struct CommonArgs {
     #[arg(long, env = "SOPS_HUAWEICLOUD_KMS_IDS", value_name = "IDS")]
     pub hckms: Option<String>,
 
-    /// Comma separated list of Vault transit URIs (not supported yet).
+    /// Comma separated list of Vault transit URIs (`https://HOST:8200/v1/ENGINE/keys/NAME`).
     #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
     pub hc_vault_transit: Option<String>,
 

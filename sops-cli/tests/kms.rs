@@ -345,7 +345,8 @@ fn creation_rules_with_kms() {
             let out = d.run_env(&dec_bin, &["-d", "out.yaml"], "", &envs, false);
             assert_eq!(show(&ok(out, "decrypt by KMS")), PLAIN);
         }
-        // The flat rule's keys take --encryption-context.
+        // The flat rule's keys take --encryption-context (sops 3.13, PR 2021: 3.11 dropped it
+        // when the config was pre-loaded for encrypt/edit/rotate/set).
         if name == "flat.yaml" {
             let enc = ok(
                 run(
@@ -511,6 +512,78 @@ fn service_specific_endpoint_wins() {
         let dec = ok(run(&d, &dec_bin, &["-d", "enc.yaml"], &envs), "decrypt");
         assert_eq!(show(&dec), PLAIN);
     }
+}
+
+/// sops 3.13 (PR 2042) splits `KEY_ARN+ROLE_ARN` for roles of every AWS partition, not only
+/// `arn:aws:iam::`. The reference 3.11 cannot, so only our binary is checked; the role lands in
+/// the `role` field and is assumed again (through moto's STS) to decrypt.
+#[test]
+fn role_arn_of_another_partition() {
+    let moto = moto();
+    let arn = &moto.create_keys("us-west-1", 1)[0];
+    let role = "arn:aws-cn:iam::123456789012:role/sops-test";
+    let spec = format!("{arn}+{role}");
+    let d = Dir::new();
+    d.write("plain.yaml", PLAIN);
+    let enc = ok(
+        run(&d, &our_sops(), &["-e", "--kms", &spec, "plain.yaml"], &[]),
+        "encrypt",
+    );
+    let text = show(&enc);
+    assert!(
+        text.contains(&format!("          role: {role}\n")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("        - arn: {arn}\n")), "{text}");
+    d.write("enc.yaml", &enc);
+    let dec = d.run_without_key(&our_sops(), &["-d", "enc.yaml"]);
+    assert_eq!(show(&ok(dec, "decrypt")), PLAIN);
+}
+
+/// `rotate --add-kms` takes `--encryption-context` and `--aws-profile` as sops's rotate does
+/// (`getRotateOpts` passes the parsed context to the added keys).
+#[test]
+fn rotate_add_kms_takes_the_encryption_context() {
+    let moto = moto();
+    let arn = &moto.create_keys("eu-central-1", 1)[0];
+    let d = Dir::new();
+    d.write("plain.yaml", PLAIN);
+    let enc = ok(
+        run(
+            &d,
+            &our_sops(),
+            &["-e", "--age", RECIPIENT, "plain.yaml"],
+            &[],
+        ),
+        "encrypt",
+    );
+    d.write("s.yaml", &enc);
+    ok(
+        run(
+            &d,
+            &our_sops(),
+            &[
+                "rotate",
+                "-i",
+                "--add-kms",
+                arn,
+                "--encryption-context",
+                "team:billing",
+                "s.yaml",
+            ],
+            &[],
+        ),
+        "rotate --add-kms --encryption-context",
+    );
+    let rotated = show(&d.read("s.yaml"));
+    assert!(rotated.contains("            team: billing\n"), "{rotated}");
+    let without_age = d.run_without_key(&reference_sops(), &["-d", "s.yaml"]);
+    assert_eq!(show(&ok(without_age, "reference decrypt")), PLAIN);
+    // Commands that change a file recover its key with KMS too (no age key here).
+    let rotated = d.run_without_key(&our_sops(), &["rotate", "-i", "s.yaml"]);
+    ok(rotated, "rotate with the KMS key only");
+    let without_age = d.run_without_key(&reference_sops(), &["-d", "s.yaml"]);
+    assert_eq!(show(&ok(without_age, "reference decrypt")), PLAIN);
 }
 
 #[test]

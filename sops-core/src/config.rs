@@ -286,6 +286,9 @@ impl KeySpec {
             KeySpec::Kms { .. } => Err(KeyError::Unsupported("AWS KMS")),
             KeySpec::GcpKms(_) => Err(KeyError::Unsupported("GCP KMS")),
             KeySpec::AzureKv { .. } => Err(KeyError::Unsupported("Azure Key Vault")),
+            #[cfg(feature = "hc-vault")]
+            KeySpec::HcVault(uri) => Ok(Box::new(crate::keys::hc_vault::VaultKey::parse(uri)?)),
+            #[cfg(not(feature = "hc-vault"))]
             KeySpec::HcVault(_) => Err(KeyError::Unsupported("HashiCorp Vault transit")),
             KeySpec::Hckms(_) => Err(KeyError::Unsupported("HuaweiCloud KMS")),
         }
@@ -651,7 +654,7 @@ impl CreationRule {
                 keys.push(azure_from_url(&url)?);
             }
             for uri in split_list(&field(&self.hc_vault_transit_uri, "vault")?.join(",")) {
-                keys.push(KeySpec::HcVault(uri));
+                keys.push(vault_from_uri(&uri)?);
             }
             for id in split_list(&field(&self.hckms, "hckms")?.join(",")) {
                 keys.push(KeySpec::Hckms(id));
@@ -756,6 +759,17 @@ fn resolve_node(node: Node, depth: usize) -> Result<Node, String> {
     }
 }
 
+/// A Vault transit key from its URI, named as sops names it (`ADDRESS/v1/ENGINE/keys/NAME`);
+/// a URI sops cannot parse is refused when the config is read, as in sops.
+fn vault_from_uri(uri: &str) -> Result<KeySpec, ConfigError> {
+    crate::keys::hc_vault::VaultKey::parse(uri)
+        .map(|k| KeySpec::HcVault(k.name()))
+        .map_err(|e| ConfigError::KeyField {
+            kind: "hc_vault",
+            reason: e.to_string(),
+        })
+}
+
 const MAX_MERGE_DEPTH: usize = 100;
 
 fn group_keys(
@@ -799,7 +813,7 @@ fn group_keys(
         });
     }
     for uri in &group.hc_vault {
-        out.push(KeySpec::HcVault(uri.clone()));
+        out.push(vault_from_uri(uri)?);
     }
     for id in &group.hckms {
         out.push(KeySpec::Hckms(id.clone()));

@@ -7,9 +7,10 @@ use sops_core::config::{self, KeySpec};
 use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
-use super::rotate::refuse_unsupported;
+use super::rotate::{refuse_unsupported, vault_specs};
 use super::{load, Invocation};
 use crate::cli::{CommonArgs, GroupsCommand, GroupsFileArgs};
 use crate::exit::fail;
@@ -25,25 +26,40 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                 ));
             }
             let unsupported = [
-                ("--kms", "AWS KMS", &a.kms),
                 ("--gcp-kms", "GCP KMS", &a.gcp_kms),
                 ("--hckms", "HuaweiCloud KMS", &a.hckms),
                 ("--azure-kv", "Azure Key Vault", &a.azure_kv),
-                (
-                    "--hc-vault-transit",
-                    "HashiCorp Vault transit",
-                    &a.hc_vault_transit,
-                ),
             ];
             for (flag, kind, v) in unsupported {
                 if !v.is_empty() {
                     return Err(refuse_unsupported(flag, kind));
                 }
             }
+            // The order sops's `groups add` builds the group in: PGP, KMS, GCP KMS, Azure,
+            // Vault, age.
             let mut group = Vec::new();
+            let context = kms::parse_context(a.encryption_context.as_deref().unwrap_or(""))
+                .unwrap_or_default();
+            let profile = a.aws_profile.as_deref().unwrap_or("");
+            let mut kms_keys = Vec::new();
+            for arn in &a.kms {
+                let k = KmsKey::from_arn(arn, &context, profile);
+                kms_keys.push(KeySpec::Kms {
+                    arn: k.arn,
+                    role: k.role,
+                    context: k.context,
+                    aws_profile: k.aws_profile,
+                });
+            }
+            let mut vault_keys = Vec::new();
+            for uri in &a.hc_vault_transit {
+                vault_keys.extend(vault_specs("--hc-vault-transit", &Some(uri.clone()))?);
+            }
             for fp in &a.pgp {
                 group.extend(config::pgp_fingerprints(fp).into_iter().map(KeySpec::Pgp));
             }
+            group.extend(kms_keys);
+            group.extend(vault_keys);
             for r in &a.age {
                 for r in AgeRecipient::parse_list(r)
                     .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: --age: {e}")))?
@@ -54,7 +70,7 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             if group.is_empty() {
                 return Err(fail(
                     exit_code::ERROR_GENERIC,
-                    "Error: the new group has no keys (use --age or --pgp)",
+                    "Error: the new group has no keys (use --age, --pgp, --kms or --hc-vault-transit)",
                 ));
             }
             change(&a.target, |groups| {

@@ -8,9 +8,7 @@ use sops_core::cipher::DataKey;
 use sops_core::config::Config;
 use sops_core::error::exit_code;
 use sops_core::format::{Format, FormatError};
-use sops_core::keys::age::AgeIdentities;
-use sops_core::keys::pgp::GpgUnwrapper;
-use sops_core::keys::{self, Unwrapper};
+use sops_core::keys;
 use sops_core::{DecryptOptions, DecryptedFile, EncryptedFile};
 
 use super::Invocation;
@@ -80,18 +78,10 @@ pub fn decryption_order(args: &CommonArgs) -> Result<Vec<String>> {
 /// way sops's does when no key service can decrypt.
 pub fn recover_key(file: &EncryptedFile, args: &CommonArgs) -> Result<DataKey> {
     let order = decryption_order(args)?;
-    let identities = AgeIdentities::from_env();
-    let gpg = GpgUnwrapper::from_env();
-    #[cfg(feature = "aws-kms")]
-    let kms = sops_core::keys::kms::KmsUnwrapper::from_env();
-    let local: &[&dyn Unwrapper] = &[
-        &identities,
-        &gpg,
-        #[cfg(feature = "aws-kms")]
-        &kms,
-    ];
-    let sources = if args.enable_local_keyservice {
-        local
+    let sources = keys::EnvSources::from_env();
+    let local = sources.list();
+    let sources: &[&dyn keys::Unwrapper] = if args.enable_local_keyservice {
+        &local
     } else {
         &[]
     };

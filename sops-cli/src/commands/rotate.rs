@@ -7,6 +7,8 @@ use sops_core::config::{self, KeySpec};
 use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::hc_vault::VaultKey;
+use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
 use super::{load, Invocation};
@@ -23,17 +25,24 @@ fn list(v: &Option<String>) -> Vec<String> {
         .collect()
 }
 
-fn kms_spec(arn: String) -> KeySpec {
-    let (arn, role) = match arn.find("+arn:aws:iam::") {
-        Some(i) => (arn[..i].to_string(), arn[i + 1..].to_string()),
-        None => (arn, String::new()),
-    };
+/// A KMS key of `--add-kms` / `--rm-kms` (`ARN` or `ARN+ROLE_ARN`, a role of any AWS
+/// partition), with the `--encryption-context` and `--aws-profile` given, as sops's rotate.
+fn kms_spec(arn: &str, context: &[(String, String)], aws_profile: &str) -> KeySpec {
+    let k = KmsKey::from_arn(arn, context, aws_profile);
     KeySpec::Kms {
-        arn,
-        role,
-        context: Vec::new(),
-        aws_profile: String::new(),
+        arn: k.arn,
+        role: k.role,
+        context: k.context,
+        aws_profile: k.aws_profile,
     }
+}
+
+/// Vault transit keys of a comma-separated URI list, named as sops names them
+/// (`ADDRESS/v1/ENGINE/keys/NAME`) so they match the keys of the file.
+pub fn vault_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
+    let keys = VaultKey::parse_list(value.as_deref().unwrap_or(""))
+        .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: {flag}: {e}")))?;
+    Ok(keys.iter().map(|k| KeySpec::HcVault(k.name())).collect())
 }
 
 /// Refuses key types this build cannot wrap for yet, naming the flag.
@@ -46,16 +55,16 @@ pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
     )
 }
 
-/// The keys to add and the keys to remove, as [`KeySpec`]s.
-pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
+/// The keys to add and the keys to remove, as [`KeySpec`]s. KMS keys take the
+/// `--encryption-context` pairs and `--aws-profile` (sops ignores a malformed context here).
+pub fn key_changes(
+    k: &KeyChangeArgs,
+    kms_context: &[(String, String)],
+    aws_profile: &str,
+) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
     let unsupported = [
         ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
         ("--add-azure-kv", "Azure Key Vault", &k.add_azure_kv),
-        (
-            "--add-hc-vault-transit",
-            "HashiCorp Vault transit",
-            &k.add_hc_vault_transit,
-        ),
         ("--add-hckms", "HuaweiCloud KMS", &k.add_hckms),
     ];
     for (flag, kind, value) in unsupported {
@@ -75,7 +84,15 @@ pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
             .filter(|s| !s.is_empty())
             .map(KeySpec::Pgp),
     );
-    add.extend(list(&k.add_kms).into_iter().map(kms_spec));
+    add.extend(vault_specs(
+        "--add-hc-vault-transit",
+        &k.add_hc_vault_transit,
+    )?);
+    add.extend(
+        list(&k.add_kms)
+            .iter()
+            .map(|a| kms_spec(a, kms_context, aws_profile)),
+    );
     let mut rm: Vec<KeySpec> = list(&k.rm_age).into_iter().map(KeySpec::Age).collect();
     rm.extend(
         config::pgp_fingerprints(k.rm_pgp.as_deref().unwrap_or(""))
@@ -83,7 +100,11 @@ pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
             .filter(|s| !s.is_empty())
             .map(KeySpec::Pgp),
     );
-    rm.extend(list(&k.rm_kms).into_iter().map(kms_spec));
+    rm.extend(
+        list(&k.rm_kms)
+            .iter()
+            .map(|a| kms_spec(a, kms_context, aws_profile)),
+    );
     rm.extend(list(&k.rm_gcp_kms).into_iter().map(KeySpec::GcpKms));
     rm.extend(list(&k.rm_azure_kv).into_iter().map(|url| {
         // `https://vault/keys/name/version`
@@ -98,18 +119,20 @@ pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
             version,
         }
     }));
-    rm.extend(
-        list(&k.rm_hc_vault_transit)
-            .into_iter()
-            .map(KeySpec::HcVault),
-    );
+    rm.extend(vault_specs(
+        "--rm-hc-vault-transit",
+        &k.rm_hc_vault_transit,
+    )?);
     rm.extend(list(&k.rm_hckms).into_iter().map(KeySpec::Hckms));
     Ok((add, rm))
 }
 
 /// Rotates the input's data key and writes the result (stdout, `--output` or `-i`).
 pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
-    let (add, rm) = key_changes(changes)?;
+    let context = kms::parse_context(inv.args.encryption_context.as_deref().unwrap_or(""))
+        .unwrap_or_default();
+    let profile = inv.args.aws_profile.as_deref().unwrap_or("");
+    let (add, rm) = key_changes(changes, &context, profile)?;
     let mut file = load::open(inv)?;
     let mut groups = edit::specs_of(&file.metadata.key_groups);
     if groups.is_empty() {

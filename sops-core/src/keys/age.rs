@@ -2,14 +2,20 @@
 //! identities sops looks for.
 //!
 //! The data key is stored as an ASCII-armored age file whose plaintext is the raw key bytes.
-//! Identities come, as in sops 3.11, from `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
-//! `SOPS_AGE_KEY_CMD`, the user config dir's `sops/age/keys.txt`, and SSH private keys
-//! (`SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519`, `~/.ssh/id_rsa`).
+//! Identities come, as in sops 3.13, from `SOPS_AGE_KEY` (several keys separated by spaces or
+//! newlines), `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD`, the user config dir's
+//! `sops/age/keys.txt`, and SSH private keys (`SOPS_AGE_SSH_PRIVATE_KEY_FILE`,
+//! `SOPS_AGE_SSH_PRIVATE_KEY_CMD`, `~/.ssh/id_ed25519`, `~/.ssh/id_rsa`).
+//!
+//! The two commands run once per age recipient being decrypted, with `SOPS_AGE_RECIPIENT` set
+//! to that entry's recipient in their environment (sops PRs 2045 and 2070: sops loads the
+//! identities again for every age key it tries and passes that key's `recipient`).
 
+use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format as ArmorFormat};
 use zeroize::Zeroizing;
@@ -97,10 +103,18 @@ impl Recipient for AgeRecipient {
     }
 }
 
+/// The environment variable the key commands get, naming the recipient being decrypted.
+pub const RECIPIENT_ENV: &str = "SOPS_AGE_RECIPIENT";
+
 /// The age identities available to this process, loaded on first use.
 #[derive(Default)]
 pub struct AgeIdentities {
     loaded: OnceLock<Loaded>,
+    /// Whether `SOPS_AGE_KEY_CMD` / `SOPS_AGE_SSH_PRIVATE_KEY_CMD` are run (from the
+    /// environment only, never for identities given as text).
+    from_env: bool,
+    /// What the key commands gave, per recipient they were run for.
+    per_recipient: Mutex<HashMap<String, Arc<Loaded>>>,
 }
 
 struct Loaded {
@@ -124,13 +138,16 @@ impl std::fmt::Debug for AgeIdentities {
 impl AgeIdentities {
     /// Identities from the environment, read lazily the first time a key is tried.
     pub fn from_env() -> AgeIdentities {
-        AgeIdentities::default()
+        AgeIdentities {
+            from_env: true,
+            ..AgeIdentities::default()
+        }
     }
 
     /// Identities from the given identity file text (for library users and tests).
     pub fn from_text(text: &str) -> Result<AgeIdentities, KeyError> {
         let mut problems = Vec::new();
-        let identities = parse_identity_text(text, "the given identities", &mut problems);
+        let identities = parse_identity_text(text, "the given identities", false, &mut problems);
         if let Some(p) = problems.first() {
             return Err(KeyError::Unwrap(p.clone()));
         }
@@ -144,30 +161,70 @@ impl AgeIdentities {
     }
 
     fn get(&self) -> &Loaded {
-        self.loaded.get_or_init(load_from_env)
+        self.loaded.get_or_init(|| {
+            if self.from_env {
+                load_from_env()
+            } else {
+                Loaded {
+                    identities: Vec::new(),
+                    problems: Vec::new(),
+                    searched: Vec::new(),
+                }
+            }
+        })
+    }
+
+    /// What the key commands give for `recipient` (run once per recipient).
+    fn for_recipient(&self, recipient: &str) -> Option<Arc<Loaded>> {
+        if !self.from_env {
+            return None;
+        }
+        let mut cache = self
+            .per_recipient
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(
+            cache
+                .entry(recipient.to_string())
+                .or_insert_with(|| Arc::new(load_commands(recipient)))
+                .clone(),
+        )
     }
 }
 
 impl Unwrapper for AgeIdentities {
     fn unwrap(&self, key: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>> {
-        let StoredKey::Age { enc, .. } = key else {
+        let StoredKey::Age { enc, recipient } = key else {
             return None;
         };
         let loaded = self.get();
-        if loaded.identities.is_empty() {
+        let commands = self.for_recipient(recipient);
+        let parts = std::iter::once(loaded).chain(commands.as_deref());
+        let identities: Vec<&dyn age::Identity> = parts
+            .clone()
+            .flat_map(|l| {
+                l.identities
+                    .iter()
+                    .map(|i| i.as_ref() as &dyn age::Identity)
+            })
+            .collect();
+        let problems: Vec<&String> = parts.clone().flat_map(|l| l.problems.iter()).collect();
+        if identities.is_empty() {
+            let searched: Vec<&String> = parts.flat_map(|l| l.searched.iter()).collect();
             let mut msg = String::from("no age identity found");
-            if !loaded.searched.is_empty() {
-                msg.push_str(&format!(" (looked in: {})", loaded.searched.join(", ")));
+            if !searched.is_empty() {
+                let list: Vec<&str> = searched.iter().map(|s| s.as_str()).collect();
+                msg.push_str(&format!(" (looked in: {})", list.join(", ")));
             }
-            for p in &loaded.problems {
+            for p in &problems {
                 msg.push_str(&format!("; {p}"));
             }
             return Some(Err(KeyError::Unwrap(msg)));
         }
         Some(
-            decrypt_armored(enc.as_bytes(), &loaded.identities).map_err(|reason| {
+            decrypt_armored(enc.as_bytes(), &identities).map_err(|reason| {
                 let mut msg = reason;
-                for p in &loaded.problems {
+                for p in &problems {
                     msg.push_str(&format!("; {p}"));
                 }
                 KeyError::Unwrap(msg)
@@ -178,13 +235,13 @@ impl Unwrapper for AgeIdentities {
 
 fn decrypt_armored(
     enc: &[u8],
-    identities: &[Box<dyn age::Identity + Send + Sync>],
+    identities: &[&dyn age::Identity],
 ) -> Result<Zeroizing<Vec<u8>>, String> {
     let reader = ArmoredReader::new(BufReader::new(enc));
     let decryptor = age::Decryptor::new(reader)
         .map_err(|e| format!("failed to read the age-encrypted data key: {e}"))?;
     let mut stream = decryptor
-        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .decrypt(identities.iter().copied())
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => {
                 "no age identity matched any of the recipients".to_string()
@@ -198,10 +255,13 @@ fn decrypt_armored(
     Ok(out)
 }
 
-/// Parses identity-file text: `AGE-SECRET-KEY-...` lines, `#` comments and blank lines.
+/// Parses identity-file text: `AGE-SECRET-KEY-...` lines, `#` comments and blank lines. With
+/// `words`, every whitespace-separated word of a line is a key (how sops 3.13 reads
+/// `SOPS_AGE_KEY`, PR 2086).
 fn parse_identity_text(
     text: &str,
     location: &str,
+    words: bool,
     problems: &mut Vec<String>,
 ) -> Vec<Box<dyn age::Identity + Send + Sync>> {
     let mut out: Vec<Box<dyn age::Identity + Send + Sync>> = Vec::new();
@@ -210,13 +270,20 @@ fn parse_identity_text(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        match age::x25519::Identity::from_str(line) {
-            Ok(id) => out.push(Box::new(id)),
-            // Never echo the line: it may be a secret key with a typo.
-            Err(_) => problems.push(format!(
-                "{location}: line {} is not a valid age identity",
-                n + 1
-            )),
+        let keys: Vec<&str> = if words {
+            line.split_whitespace().collect()
+        } else {
+            vec![line]
+        };
+        for key in keys {
+            match age::x25519::Identity::from_str(key) {
+                Ok(id) => out.push(Box::new(id)),
+                // Never echo the key: it may be a secret key with a typo.
+                Err(_) => problems.push(format!(
+                    "{location}: line {} is not a valid age identity",
+                    n + 1
+                )),
+            }
         }
     }
     out
@@ -233,26 +300,38 @@ fn parse_ssh_identity(
             return None;
         }
     };
-    match age::ssh::Identity::from_buffer(BufReader::new(file), Some(path.display().to_string())) {
+    let name = path.display().to_string();
+    parse_ssh_buffer(
+        BufReader::new(file),
+        &format!("SSH key {name}"),
+        Some(name),
+        problems,
+    )
+}
+
+/// Parses an unencrypted SSH private key; `what` names its origin in messages.
+fn parse_ssh_buffer(
+    reader: impl std::io::BufRead,
+    what: &str,
+    filename: Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<Box<dyn age::Identity + Send + Sync>> {
+    match age::ssh::Identity::from_buffer(reader, filename) {
         Ok(age::ssh::Identity::Unencrypted(id)) => {
             Some(Box::new(age::ssh::Identity::Unencrypted(id)))
         }
         Ok(age::ssh::Identity::Encrypted(_)) => {
             problems.push(format!(
-                "SSH key {} is passphrase-protected, which is not supported",
-                path.display()
+                "{what} is passphrase-protected, which is not supported"
             ));
             None
         }
         Ok(age::ssh::Identity::Unsupported(_)) => {
-            problems.push(format!(
-                "SSH key {} has an unsupported type",
-                path.display()
-            ));
+            problems.push(format!("{what} has an unsupported type"));
             None
         }
         Err(e) => {
-            problems.push(format!("failed to parse SSH key {}: {e}", path.display()));
+            problems.push(format!("failed to parse {what}: {e}"));
             None
         }
     }
@@ -273,9 +352,14 @@ fn load_from_env() -> Loaded {
     let mut problems = Vec::new();
     let mut searched = Vec::new();
 
-    // SSH keys first, as sops does.
+    // SSH keys first, as sops does (SOPS_AGE_SSH_PRIVATE_KEY_CMD runs per recipient).
     if let Some(path) = std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
         identities.extend(parse_ssh_identity(Path::new(&path), &mut problems));
+    } else {
+        searched.push("SOPS_AGE_SSH_PRIVATE_KEY_FILE".into());
+    }
+    if std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_CMD").is_none() {
+        searched.push("SOPS_AGE_SSH_PRIVATE_KEY_CMD".into());
     }
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         for name in ["id_ed25519", "id_rsa"] {
@@ -291,7 +375,13 @@ fn load_from_env() -> Loaded {
     let mut readers_found = false;
     if let Ok(text) = std::env::var("SOPS_AGE_KEY") {
         readers_found = true;
-        identities.extend(parse_identity_text(&text, "SOPS_AGE_KEY", &mut problems));
+        let text = Zeroizing::new(text);
+        identities.extend(parse_identity_text(
+            &text,
+            "SOPS_AGE_KEY",
+            true,
+            &mut problems,
+        ));
     } else {
         searched.push("SOPS_AGE_KEY".into());
     }
@@ -303,6 +393,7 @@ fn load_from_env() -> Loaded {
                 identities.extend(parse_identity_text(
                     &text,
                     "SOPS_AGE_KEY_FILE",
+                    false,
                     &mut problems,
                 ));
             }
@@ -314,16 +405,9 @@ fn load_from_env() -> Loaded {
     } else {
         searched.push("SOPS_AGE_KEY_FILE".into());
     }
-    if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
+    if std::env::var_os("SOPS_AGE_KEY_CMD").is_some() {
+        // Run per recipient, see `load_commands`.
         readers_found = true;
-        match run_key_command(&cmd) {
-            Ok(text) => identities.extend(parse_identity_text(
-                &text,
-                "SOPS_AGE_KEY_CMD",
-                &mut problems,
-            )),
-            Err(e) => problems.push(e),
-        }
     } else {
         searched.push("SOPS_AGE_KEY_CMD".into());
     }
@@ -335,6 +419,7 @@ fn load_from_env() -> Loaded {
                 identities.extend(parse_identity_text(
                     &text,
                     &path.display().to_string(),
+                    false,
                     &mut problems,
                 ));
             }
@@ -353,28 +438,62 @@ fn load_from_env() -> Loaded {
     }
 }
 
-/// Runs `SOPS_AGE_KEY_CMD` (split into words like a shell would, no shell involved) and
-/// returns its standard output.
-fn run_key_command(cmd: &str) -> Result<Zeroizing<String>, String> {
-    let args = split_words(cmd)
-        .ok_or_else(|| format!("failed to parse command {cmd:?} from SOPS_AGE_KEY_CMD"))?;
+/// Runs the key commands (`SOPS_AGE_SSH_PRIVATE_KEY_CMD`, then `SOPS_AGE_KEY_CMD`) that are
+/// set, with `SOPS_AGE_RECIPIENT` set to the recipient being decrypted.
+fn load_commands(recipient: &str) -> Loaded {
+    let mut identities: Vec<Box<dyn age::Identity + Send + Sync>> = Vec::new();
+    let mut problems = Vec::new();
+    const SSH_CMD: &str = "SOPS_AGE_SSH_PRIVATE_KEY_CMD";
+    if let Ok(cmd) = std::env::var(SSH_CMD) {
+        match run_key_command(&cmd, SSH_CMD, recipient) {
+            Ok(text) => identities.extend(parse_ssh_buffer(
+                text.as_bytes(),
+                &format!("the SSH key printed by {SSH_CMD}"),
+                None,
+                &mut problems,
+            )),
+            Err(e) => problems.push(e),
+        }
+    }
+    const KEY_CMD: &str = "SOPS_AGE_KEY_CMD";
+    if let Ok(cmd) = std::env::var(KEY_CMD) {
+        match run_key_command(&cmd, KEY_CMD, recipient) {
+            Ok(text) => {
+                identities.extend(parse_identity_text(&text, KEY_CMD, false, &mut problems))
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    Loaded {
+        identities,
+        problems,
+        searched: Vec::new(),
+    }
+}
+
+/// Runs the command in `var` (split into words like a shell would, no shell involved) with
+/// `SOPS_AGE_RECIPIENT=recipient` added to the environment, and returns its standard output.
+fn run_key_command(cmd: &str, var: &str, recipient: &str) -> Result<Zeroizing<String>, String> {
+    let args =
+        split_words(cmd).ok_or_else(|| format!("failed to parse command {cmd:?} from {var}"))?;
     let Some((program, rest)) = args.split_first() else {
-        return Err("SOPS_AGE_KEY_CMD is empty".into());
+        return Err(format!("{var} is empty"));
     };
     let output = std::process::Command::new(program)
         .args(rest)
+        .env(RECIPIENT_ENV, recipient)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("failed to execute command {cmd:?} from SOPS_AGE_KEY_CMD: {e}"))?;
+        .map_err(|e| format!("failed to execute command {cmd:?} from {var}: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "failed to execute command {cmd:?} from SOPS_AGE_KEY_CMD: {}",
+            "failed to execute command {cmd:?} from {var}: {}",
             output.status
         ));
     }
     String::from_utf8(output.stdout)
         .map(Zeroizing::new)
-        .map_err(|_| "SOPS_AGE_KEY_CMD printed invalid UTF-8".to_string())
+        .map_err(|_| format!("{var} printed invalid UTF-8"))
 }
 
 /// Splits a command line into words with POSIX-shell quoting rules (quotes and backslashes).
@@ -435,6 +554,7 @@ pub(crate) fn split_words(s: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use age::secrecy::ExposeSecret;
 
     const KEY: &str = "AGE-SECRET-KEY-1CYZPQWE442GN9FNH3LDYNR0QATR7JS73EFZJLCLPH3GNUYEML84SPPNAJK";
     const RECIPIENT: &str = "age1zjgh38ennst33g7ntq5un7x6urrnvqpl6p7ulxjdhrynj708lgwsj8jrqx";
@@ -459,6 +579,41 @@ mod tests {
             .err()
             .unwrap();
         assert!(!err.to_string().contains("SECRETTYPO"));
+    }
+
+    /// sops 3.13 (PR 2086) reads several keys per line from `SOPS_AGE_KEY`, separated by any
+    /// whitespace; key files and command output keep one key per line.
+    #[test]
+    fn several_keys_per_line_in_sops_age_key() {
+        let other = age::x25519::Identity::generate();
+        let other_text = other.to_string();
+        let text = format!(
+            "# comment\n{KEY} \t {}\n\n{KEY}\n",
+            other_text.expose_secret()
+        );
+        let mut problems = Vec::new();
+        let ids = parse_identity_text(&text, "SOPS_AGE_KEY", true, &mut problems);
+        assert_eq!(ids.len(), 3);
+        assert!(problems.is_empty(), "{problems:?}");
+        let ids = parse_identity_text(&text, "SOPS_AGE_KEY_FILE", false, &mut problems);
+        assert_eq!(ids.len(), 1);
+        assert_eq!(
+            problems,
+            ["SOPS_AGE_KEY_FILE: line 2 is not a valid age identity"]
+        );
+        // The second key of a line opens a file for it.
+        let mut problems = Vec::new();
+        let ids = parse_identity_text(&text, "SOPS_AGE_KEY", true, &mut problems);
+        let r = AgeRecipient::parse(&other.to_public().to_string()).unwrap();
+        let stored = r.wrap(&[3u8; 32]).unwrap();
+        let StoredKey::Age { enc, .. } = &stored else {
+            panic!()
+        };
+        let refs: Vec<&dyn age::Identity> = ids.iter().map(|i| i.as_ref() as _).collect();
+        assert_eq!(
+            &decrypt_armored(enc.as_bytes(), &refs).unwrap()[..],
+            &[3u8; 32]
+        );
     }
 
     #[test]

@@ -31,8 +31,10 @@ pub struct KmsKey {
     pub aws_profile: String,
 }
 
-/// The marker sops looks for to split `KEY_ARN+ROLE_ARN`.
-const ROLE_MARKER: &str = "+arn:aws:iam::";
+/// The marker sops looks for to split `KEY_ARN+ROLE_ARN`. sops 3.13 (PR 2042) accepts a role
+/// of any AWS partition (`arn:aws-cn:`, `arn:aws-us-gov:` ...): ARNs cannot contain `:` in
+/// their path, so `+arn:` can only start a second ARN. (3.11 looked for `+arn:aws:iam::`.)
+const ROLE_MARKER: &str = "+arn:";
 
 impl KmsKey {
     /// A key from `ARN` or `ARN+ROLE_ARN` (spaces removed), as sops reads `--kms` entries.
@@ -209,6 +211,40 @@ mod tests {
         assert_eq!(k.aws_profile, "p");
         let list = KmsKey::parse_list("a,,b", &[], "");
         assert_eq!(list.len(), 2);
+    }
+
+    /// sops PR 2042: roles of every partition split off (sops 3.13's `TestNewMasterKeyFromArn`
+    /// "arn with role in another partition" uses `arn:aws-foobar:`).
+    #[test]
+    fn roles_of_every_partition() {
+        for (arn, role) in [
+            (
+                "arn:aws-cn:kms:cn-north-1:123456789012:key/abc",
+                "arn:aws-cn:iam::123456789012:role/x",
+            ),
+            (
+                "arn:aws-us-gov:kms:us-gov-west-1:123456789012:alias/a",
+                "arn:aws-us-gov:iam::123456789012:role/y",
+            ),
+            (
+                "arn:aws:kms:us-east-1:123456789012:key/k",
+                "arn:aws:iam::123456789012:role/z",
+            ),
+            (
+                "arn:aws-foobar:kms:bazbam:927034868273:key/fe86dd69-4132-404c-ab86-4269956b4500",
+                "arn:aws-foobar:iam::927034868273:role/sops-dev-xyz",
+            ),
+        ] {
+            let k = KmsKey::from_arn(&format!("{arn}+{role}"), &[], "");
+            assert_eq!((k.arn.as_str(), k.role.as_str()), (arn, role));
+            assert!(k.region().is_ok());
+        }
+        // A `+` not followed by `arn:` stays in the key ARN.
+        let k = KmsKey::from_arn("arn:aws:kms:r:1:alias/a+b", &[], "");
+        assert_eq!(
+            (k.arn.as_str(), k.role.as_str()),
+            ("arn:aws:kms:r:1:alias/a+b", "")
+        );
     }
 
     #[test]

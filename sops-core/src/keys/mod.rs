@@ -5,6 +5,7 @@
 //! from a stored entry). Key groups and Shamir splitting are written once, here, above them.
 
 pub mod age;
+pub mod hc_vault;
 pub mod kms;
 pub mod pgp;
 pub mod shamir;
@@ -55,6 +56,45 @@ pub trait Recipient: Send + Sync {
 pub trait Unwrapper {
     /// Tries `key`. Returns `None` when this source does not handle the key's type.
     fn unwrap(&self, key: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>>;
+}
+
+/// Every key source of this build, configured from the environment: age identities, gpg, and
+/// (with their cargo features) AWS KMS and Vault transit. Each is set up only when a key of
+/// its kind is tried.
+#[derive(Debug)]
+pub struct EnvSources {
+    age: age::AgeIdentities,
+    gpg: pgp::GpgUnwrapper,
+    #[cfg(feature = "aws-kms")]
+    kms: kms::KmsUnwrapper,
+    #[cfg(feature = "hc-vault")]
+    vault: hc_vault::VaultUnwrapper,
+}
+
+impl EnvSources {
+    /// The sources of the environment.
+    pub fn from_env() -> EnvSources {
+        EnvSources {
+            age: age::AgeIdentities::from_env(),
+            gpg: pgp::GpgUnwrapper::from_env(),
+            #[cfg(feature = "aws-kms")]
+            kms: kms::KmsUnwrapper::from_env(),
+            #[cfg(feature = "hc-vault")]
+            vault: hc_vault::VaultUnwrapper::from_env(),
+        }
+    }
+
+    /// The sources, to pass to [`recover_data_key_ordered`].
+    pub fn list(&self) -> Vec<&dyn Unwrapper> {
+        vec![
+            &self.age,
+            &self.gpg,
+            #[cfg(feature = "aws-kms")]
+            &self.kms,
+            #[cfg(feature = "hc-vault")]
+            &self.vault,
+        ]
+    }
 }
 
 /// The key types in the order sops tries them by default (`--decryption-order`).
