@@ -35,6 +35,7 @@ pub mod file;
 pub mod format;
 pub mod iv_stash;
 pub mod keys;
+pub mod merge;
 pub mod metadata;
 pub mod number;
 pub mod private_dir;

@@ -145,3 +145,8 @@ pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
     let out = load::seal(inv, file)?;
     inv.write_output(&out)
 }
+
+/// `rotate --recursive DIR...` (filled in later).
+pub fn run_recursive(_c: crate::cli::RotateCommand) -> Result<()> {
+    Ok(())
+}
