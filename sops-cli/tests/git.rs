@@ -437,3 +437,74 @@ fn merge_driver_falls_back_to_git_for_plain_files() {
     assert!(out.status.success(), "{}", show(&out.stderr));
     assert_eq!(r.read("notes.enc.yaml"), b"a: 10\nb: 2\nc: 30\n");
 }
+
+/// The `ENC[...]` of each line, by the line's key.
+fn ciphertexts(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let start = l.find("ENC[")?;
+            let key = l[..start]
+                .trim()
+                .trim_matches(|c: char| c == '"' || c == ':' || c == '-' || c == ',')
+                .trim_end_matches(['"', ':', ' '])
+                .to_string();
+            let end = l[start..].find(']')? + start + 1;
+            Some((key, l[start..end].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn encrypt_keep_ciphertext_from_changes_only_changed_values() {
+    let r = Repo::new();
+    r.write("plain.yaml", PLAIN_YAML);
+    let old = r.ok(&reference_sops(), &["-e", "--age", RECIPIENT, "plain.yaml"]);
+    r.write("old.enc.yaml", &old);
+    // A tool transformed the plaintext: one value changed, one added.
+    let new_plain = PLAIN_YAML.replace("port: 5432", "port: 6543") + "added: new\n";
+    r.write("new.yaml", &new_plain);
+    let new = show(&r.sops(&[
+        "encrypt",
+        "--keep-ciphertext-from",
+        "old.enc.yaml",
+        "new.yaml",
+    ]));
+    let old = show(&old);
+    let before = ciphertexts(&old);
+    let after = ciphertexts(&new);
+    let find = |list: &[(String, String)], key: &str| {
+        list.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    for key in ["user", "password", "token", "", "#"] {
+        assert!(!find(&before, key).is_empty(), "{key}");
+        assert_eq!(find(&before, key), find(&after, key), "{key}\n{old}\n{new}");
+    }
+    assert_ne!(find(&before, "port"), find(&after, "port"));
+    assert_eq!(find(&after, "added").len(), 1);
+    // Same data key: the age stanza is OLD's, byte for byte.
+    let stanza =
+        |t: &str| t[t.find("    age:").unwrap()..t.find("    lastmodified").unwrap()].to_string();
+    assert_eq!(stanza(&old), stanza(&new));
+    r.write("new.enc.yaml", &new);
+    assert_eq!(r.reference_decrypt("new.enc.yaml"), new_plain);
+
+    // Across formats: a JSON file from the same data keeps the same ciphertexts.
+    r.write("new.json", r#"{"token": "abc", "db": {"user": "admin"}}"#);
+    let json = show(&r.sops(&[
+        "encrypt",
+        "--keep-ciphertext-from",
+        "old.enc.yaml",
+        "new.json",
+    ]));
+    let after = ciphertexts(&json);
+    assert_eq!(find(&before, "token"), find(&after, "token"), "{json}");
+    assert_eq!(find(&before, "user"), find(&after, "user"), "{json}");
+    r.write("new.enc.json", &json);
+    assert_eq!(
+        r.reference_decrypt("new.enc.json"),
+        "{\n\t\"token\": \"abc\",\n\t\"db\": {\n\t\t\"user\": \"admin\"\n\t}\n}\n"
+    );
+}
