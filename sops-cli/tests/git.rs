@@ -508,3 +508,108 @@ fn encrypt_keep_ciphertext_from_changes_only_changed_values() {
         "{\n\t\"token\": \"abc\",\n\t\"db\": {\n\t\t\"user\": \"admin\"\n\t}\n}\n"
     );
 }
+
+/// A tree under a `.sops.yaml` with a rule for `secrets/` (first key) and one for
+/// `team/` (both keys): a good file, a plaintext file, a file whose recipients are stale, a
+/// gitignored plaintext file, a README, and a non-sops file outside every rule.
+fn tree() -> Repo {
+    let r = Repo::new();
+    for d in ["secrets", "team", "secrets/build", "docs"] {
+        std::fs::create_dir_all(r.path(d)).unwrap();
+    }
+    r.write("plain.yaml", PLAIN_YAML);
+    let enc = r.ok(&reference_sops(), &["-e", "--age", RECIPIENT, "plain.yaml"]);
+    r.write("secrets/good.yaml", &enc);
+    r.write("team/stale.yaml", &enc);
+    r.write("plain.env", "A=1\nB=2\n");
+    let both = format!("{RECIPIENT},{RECIPIENT2}");
+    let enc_env = r.ok(&reference_sops(), &["-e", "--age", &both, "plain.env"]);
+    r.write("team/good.env", &enc_env);
+    std::fs::remove_file(r.path("plain.env")).unwrap();
+    r.write("secrets/plain.json", "{\"k\": \"v\"}\n");
+    r.write("secrets/build/out.yaml", "generated: 1\n");
+    r.write("docs/README.md", "# docs\n");
+    r.write(".gitignore", "secrets/build/\n");
+    r.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - path_regex: ^secrets/\n    age: {RECIPIENT}\n  - path_regex: ^team/\n    age: {both}\n"
+        ),
+    );
+    r
+}
+
+#[test]
+fn check_reports_plaintext_and_stale_files() {
+    let r = tree();
+    let out = r.run(&our_sops(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out.stderr));
+    assert_eq!(
+        show(&out.stdout),
+        format!(
+            "secrets/plain.json: not encrypted (rule 1 of .sops.yaml)\n\
+             team/stale.yaml: keys differ from the rule (run sops updatekeys): +{RECIPIENT2} (rule 2 of .sops.yaml)\n"
+        ),
+    );
+    // Explicit files, as pre-commit passes them; a good one passes.
+    let out = r.run(
+        &our_sops(),
+        &["check", "secrets/good.yaml", "team/good.env"],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        show(&out.stdout),
+        show(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    // JSON for machines; no key is needed.
+    let nowhere = r.dir.path("keys/none.txt");
+    let out = r.run(
+        &our_sops(),
+        &["check", "--format", "json", "secrets", "team"],
+        &[("SOPS_AGE_KEY_FILE", nowhere.as_os_str())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let json = show(&out.stdout);
+    assert!(json.contains("\"path\": \"secrets/plain.json\""), "{json}");
+    assert!(json.contains("\"problem\": \"not-encrypted\""), "{json}");
+    assert!(json.contains("\"problem\": \"keys-differ\""), "{json}");
+    assert!(
+        json.contains(&format!("\"added\": [\n      \"{RECIPIENT2}\"")),
+        "{json}"
+    );
+    assert!(!json.contains("good"), "{json}");
+    // After updatekeys the tree is clean.
+    r.sops(&["updatekeys", "-y", "team/stale.yaml"]);
+    std::fs::remove_file(r.path("secrets/plain.json")).unwrap();
+    let out = r.run(&our_sops(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out.stdout));
+}
+
+#[test]
+fn check_is_fast_on_two_thousand_files() {
+    let r = Repo::new();
+    r.write("plain.yaml", PLAIN_YAML);
+    let enc = r.ok(&reference_sops(), &["-e", "--age", RECIPIENT, "plain.yaml"]);
+    r.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    age: {RECIPIENT}\n"),
+    );
+    for d in 0..20 {
+        let dir = format!("d{d}");
+        std::fs::create_dir(r.path(&dir)).unwrap();
+        for f in 0..100 {
+            r.write(&format!("{dir}/f{f}.enc.yaml"), &enc);
+        }
+    }
+    let start = std::time::Instant::now();
+    let out = r.run(&our_sops(), &["check"], &[]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out.stdout));
+    // Debug build on a shared machine: generous, the release build is far below a second.
+    assert!(took.as_secs_f64() < 5.0, "{took:?}");
+    eprintln!("check of 2000 files: {took:?}");
+}

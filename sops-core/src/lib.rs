@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod check;
 pub mod cipher;
 pub mod config;
 pub mod crypt;
