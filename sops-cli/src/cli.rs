@@ -63,7 +63,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// Encrypt a file, and output the results to stdout.
-    Encrypt(FileCommand),
+    Encrypt(EncryptCommand),
     /// Decrypt a file, and output the results to stdout.
     Decrypt(FileCommand),
     /// Check the status of the file, returning encrypted status.
@@ -428,6 +428,20 @@ pub struct CompletionCommand {
     pub shell: clap_complete::Shell,
 }
 
+/// `sops encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Use this encrypted file's data key, recipients and selectors, and keep the ciphertext
+    /// of every value whose path and plaintext are unchanged (ours).
+    #[arg(long, value_name = "OLD_FILE")]
+    pub keep_ciphertext_from: Option<String>,
+    /// The file to work on; stdin when absent.
+    pub file: Option<String>,
+}
+
 /// Arguments of a subcommand working on one file.
 #[derive(Debug, Args)]
 pub struct FileCommand {
@@ -546,11 +560,6 @@ pub struct CommonArgs {
     /// Compute the MAC only over encrypted values.
     #[arg(long)]
     pub mac_only_encrypted: bool,
-
-    /// (encrypt) Use this encrypted file's data key and recipients, and keep the ciphertext
-    /// of every value whose path and plaintext are unchanged (ours).
-    #[arg(long, value_name = "OLD_FILE")]
-    pub keep_ciphertext_from: Option<String>,
 
     /// Path to the sops config file; without it `.sops.yaml` is searched for upwards from the
     /// working directory.

@@ -613,3 +613,93 @@ fn check_is_fast_on_two_thousand_files() {
     assert!(took.as_secs_f64() < 5.0, "{took:?}");
     eprintln!("check of 2000 files: {took:?}");
 }
+
+#[test]
+fn updatekeys_recursive_updates_every_sops_file() {
+    let r = tree();
+    let stale = r.read("team/stale.yaml");
+    let good_env = r.read("team/good.env");
+    // Without -y and without an answer nothing changes.
+    let out = r.run(&our_sops(), &["updatekeys", "--recursive", "."], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        show(&out.stdout).contains(&format!("team/stale.yaml:\n    group 1: +++ {RECIPIENT2}")),
+        "{}",
+        show(&out.stdout)
+    );
+    assert_eq!(r.read("team/stale.yaml"), stale);
+    let out = r.run(&our_sops(), &["updatekeys", "-r", "-y", "."], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        show(&out.stdout),
+        show(&out.stderr)
+    );
+    assert_eq!(
+        show(&out.stdout),
+        "secrets/good.yaml: already up to date\nteam/good.env: already up to date\nteam/stale.yaml: updated\n"
+    );
+    assert_eq!(r.read("team/good.env"), good_env);
+    // The second key alone now opens it, with the reference sops.
+    let two = r.dir.path("keys/two.txt");
+    let out = r.run(
+        &reference_sops(),
+        &["-d", "team/stale.yaml"],
+        &[("SOPS_AGE_KEY_FILE", two.as_os_str())],
+    );
+    assert!(out.status.success(), "{}", show(&out.stderr));
+    assert_eq!(show(&out.stdout), PLAIN_YAML);
+    // Non-sops files were left alone (the plaintext under the rule is check's business).
+    assert_eq!(r.read("secrets/plain.json"), b"{\"k\": \"v\"}\n");
+}
+
+#[test]
+fn rotate_recursive_rotates_every_sops_file_and_reports_failures() {
+    let r = tree();
+    let before_good = r.read("secrets/good.yaml");
+    let before_env = r.read("team/good.env");
+    // Only the second key: files for the first key alone fail, the others are rotated.
+    let two = r.dir.path("keys/two.txt");
+    let out = r.run(
+        &our_sops(),
+        &["rotate", "--recursive", "-y", "secrets", "team"],
+        &[("SOPS_AGE_KEY_FILE", two.as_os_str())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out.stderr));
+    let stdout = show(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("secrets/good.yaml: failed: "),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "team/good.env: rotated");
+    assert!(
+        lines[2].starts_with("team/stale.yaml: failed: "),
+        "{stdout}"
+    );
+    assert_eq!(r.read("secrets/good.yaml"), before_good);
+    assert_ne!(r.read("team/good.env"), before_env);
+    let out = r.run(&reference_sops(), &["-d", "team/good.env"], &[]);
+    assert_eq!(show(&out.stdout), "A=1\nB=2\n", "{}", show(&out.stderr));
+    // With both keys everything rotates; a key can be added on the way.
+    let out = r.run(
+        &our_sops(),
+        &["rotate", "-r", "-y", "--add-age", RECIPIENT2, "."],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out.stderr));
+    assert_eq!(
+        show(&out.stdout),
+        "secrets/good.yaml: rotated\nteam/good.env: rotated\nteam/stale.yaml: rotated\n"
+    );
+    assert_ne!(r.read("secrets/good.yaml"), before_good);
+    let out = r.run(
+        &reference_sops(),
+        &["-d", "secrets/good.yaml"],
+        &[("SOPS_AGE_KEY_FILE", two.as_os_str())],
+    );
+    assert_eq!(show(&out.stdout), PLAIN_YAML, "{}", show(&out.stderr));
+    assert_eq!(r.read("secrets/build/out.yaml"), b"generated: 1\n");
+}

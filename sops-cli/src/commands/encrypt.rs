@@ -23,9 +23,6 @@ pub fn run(inv: &Invocation) -> Result<()> {
             "Error: must specify --filename-override (or --input-type) when reading from stdin",
         ));
     }
-    if let Some(old) = inv.args.keep_ciphertext_from.as_deref() {
-        return encrypt_like(inv, old);
-    }
     let opts = options(inv)?;
     let input = inv.read_input()?;
     let docs = file::parse_plain(&input, inv.input_format)
@@ -46,7 +43,14 @@ pub fn run(inv: &Invocation) -> Result<()> {
 /// `--keep-ciphertext-from OLD`: encrypts with OLD's data key, key groups and selectors, so
 /// every value whose path and plaintext OLD already had keeps OLD's exact ciphertext (key and
 /// selector flags and the creation rules are not used).
-fn encrypt_like(inv: &Invocation, old: &str) -> Result<()> {
+pub fn run_keeping(inv: &Invocation, old: &str) -> Result<()> {
+    if inv.input.is_none() && inv.args.filename_override.is_none() && inv.args.input_type.is_none()
+    {
+        return Err(fail(
+            exit_code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: must specify --filename-override (or --input-type) when reading from stdin",
+        ));
+    }
     let old_path = std::path::Path::new(old);
     let old_bytes = std::fs::read(old_path).map_err(|e| {
         fail(

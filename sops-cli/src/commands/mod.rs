@@ -11,6 +11,7 @@ mod filestatus;
 mod groups;
 mod load;
 mod merge_driver;
+mod recursive;
 mod rotate;
 mod set;
 mod textconv;
@@ -31,7 +32,10 @@ use crate::exit::fail;
 /// Runs the command the command line asks for.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Encrypt(c)) => encrypt::run(&Invocation::new(c.common, c.file)?),
+        Some(Command::Encrypt(c)) => match c.keep_ciphertext_from {
+            Some(old) => encrypt::run_keeping(&Invocation::new(c.common, c.file)?, &old),
+            None => encrypt::run(&Invocation::new(c.common, c.file)?),
+        },
         Some(Command::Decrypt(c)) => decrypt::run(&Invocation::new(c.common, c.file)?),
         Some(Command::Filestatus(c)) => {
             filestatus::run(&Invocation::new_maybe_missing(c.common, c.file)?)

@@ -8,9 +8,10 @@ use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::KeyError;
+use sops_core::DecryptedFile;
 
 use super::{load, Invocation};
-use crate::cli::KeyChangeArgs;
+use crate::cli::{KeyChangeArgs, RotateCommand};
 use crate::exit::fail;
 
 fn list(v: &Option<String>) -> Vec<String> {
@@ -111,13 +112,22 @@ pub fn key_changes(k: &KeyChangeArgs) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
 pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
     let (add, rm) = key_changes(changes)?;
     let mut file = load::open(inv)?;
+    rotate_file(&mut file, &add, &rm)?;
+    inv.log("Data key rotated");
+    let out = load::seal(inv, file)?;
+    inv.write_output(&out)
+}
+
+/// Gives a decrypted file a new data key, for its key groups with `add` added to the first
+/// group and `rm` removed from every group.
+pub fn rotate_file(file: &mut DecryptedFile, add: &[KeySpec], rm: &[KeySpec]) -> Result<()> {
     let mut groups = edit::specs_of(&file.metadata.key_groups);
     if groups.is_empty() {
         groups.push(Vec::new());
     }
     for key in add {
         if !groups[0].iter().any(|k| k.name() == key.name()) {
-            groups[0].push(key);
+            groups[0].push(key.clone());
         }
     }
     let rm_names: Vec<String> = rm.iter().map(KeySpec::name).collect();
@@ -140,13 +150,16 @@ pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
             exit_code::ERROR_GENERIC,
             format!("Could not generate data key: [{other}]"),
         ),
-    })?;
-    inv.log("Data key rotated");
-    let out = load::seal(inv, file)?;
-    inv.write_output(&out)
+    })
 }
 
-/// `rotate --recursive DIR...` (filled in later).
-pub fn run_recursive(_c: crate::cli::RotateCommand) -> Result<()> {
-    Ok(())
+/// `rotate --recursive DIR...`: every sops file under the directories, in place.
+pub fn run_recursive(c: RotateCommand) -> Result<()> {
+    let (add, rm) = key_changes(&c.key_changes)?;
+    super::recursive::run(
+        &c.common,
+        &c.files,
+        c.yes,
+        &super::recursive::Rotate { add, rm },
+    )
 }
