@@ -304,6 +304,20 @@ fn merge_driver_conflict_lists_paths_and_leaves_current_alone() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", show(&out.stderr));
     assert_eq!(r.read("ours.tmp"), ours);
+    // Nothing to bring in (OTHER is BASE): CURRENT stays byte for byte.
+    let out = r.run(
+        &our_sops(),
+        &[
+            "merge-driver",
+            "base.tmp",
+            "ours.tmp",
+            "base.tmp",
+            "secrets.enc.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out.stderr));
+    assert_eq!(r.read("ours.tmp"), ours);
 }
 
 #[test]

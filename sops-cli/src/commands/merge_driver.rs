@@ -68,6 +68,7 @@ pub fn run(c: MergeDriverCommand) -> Result<()> {
     };
     let current = open(&inv, current, name, "ours")?;
     let other = open(&inv, other, name, "theirs")?;
+    let ours = (current.documents.clone(), current.metadata.clone());
     let merged = match sops_core::merge::merge_files(base, current, other) {
         Ok(m) => m,
         Err(conflicts) => {
@@ -84,6 +85,11 @@ pub fn run(c: MergeDriverCommand) -> Result<()> {
             ));
         }
     };
+    if merged.documents == ours.0 && merged.metadata == ours.1 {
+        // Nothing to bring in (OTHER's changes were already here): CURRENT stays as it is.
+        inv.log(&format!("{name}: nothing to merge"));
+        return Ok(());
+    }
     let out = load::seal(&inv, merged)?;
     load::write_back(&inv, &out)?;
     inv.log(&format!("Merged {name}"));
