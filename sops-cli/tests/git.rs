@@ -55,7 +55,7 @@ impl Repo {
         repo.git(&["config", "diff.sops.textconv", &format!("{sops} textconv")]);
         repo.write(
             ".gitattributes",
-            "*.enc.yaml merge=sops diff=sops\n*.enc.json merge=sops diff=sops\n*.enc.env merge=sops diff=sops\n",
+            "*.enc.yaml merge=sops diff=sops\n*.enc.json merge=sops diff=sops\n*.enc.env merge=sops diff=sops\n*.enc.ini merge=sops diff=sops\n",
         );
         repo
     }
@@ -180,6 +180,7 @@ fn changed_keys(diff: &str) -> Vec<String> {
             body.split([':', '=', '"'])
                 .next()
                 .unwrap_or_default()
+                .trim()
                 .to_string()
         })
         .collect();
@@ -361,7 +362,7 @@ fn merge_driver_takes_the_recipients_of_the_side_that_changed_them() {
 }
 
 #[test]
-fn merge_driver_merges_json_and_dotenv() {
+fn merge_driver_merges_json_dotenv_and_ini() {
     for (name, plain, edit_ours, edit_theirs, expected) in [
         (
             "app.enc.json",
@@ -377,6 +378,13 @@ fn merge_driver_merges_json_and_dotenv() {
             (r#"["C"]"#, r#""three""#),
             "A=one\nB=2\nC=three\n",
         ),
+        (
+            "app.enc.ini",
+            "[db]\nuser = admin\npass = x\n\n[api]\ntoken = t\n",
+            (r#"["db"]["pass"]"#, r#""y""#),
+            (r#"["api"]["token"]"#, r#""u""#),
+            "[db]\nuser = admin\npass = y\n\n[api]\ntoken = u\n",
+        ),
     ] {
         let r = Repo::new();
         r.start(name, plain);
@@ -391,7 +399,11 @@ fn merge_driver_merges_json_and_dotenv() {
         assert_eq!(r.reference_decrypt(name), expected, "{name}");
         let diff = r.git(&["diff", "--no-textconv", "HEAD^1", "HEAD", "--", name]);
         let keys = changed_keys(&diff);
-        let key = if name.ends_with("json") { "c" } else { "C" };
+        let key = match name.rsplit('.').next() {
+            Some("json") => "c",
+            Some("ini") => "token",
+            _ => "C",
+        };
         let allowed = [key, "lastmodified", "mac", "sops_lastmodified", "sops_mac"];
         assert!(
             keys.iter().all(|k| allowed.contains(&k.as_str())),

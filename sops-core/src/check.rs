@@ -242,12 +242,21 @@ pub fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Checks every file under `paths` (in parallel); the findings come sorted by path.
+/// A path that does not exist is reported as unreadable.
 pub fn check_paths(paths: &[PathBuf], configs: &ConfigFinder) -> Vec<Finding> {
-    let files = collect_files(paths);
+    let (present, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+        paths.iter().cloned().partition(|p| p.exists());
+    let files = collect_files(&present);
     let mut findings: Vec<Finding> = files
         .par_iter()
         .filter_map(|f| check_file(f, configs))
         .collect();
+    findings.extend(missing.into_iter().map(|path| Finding {
+        path,
+        config: None,
+        rule: None,
+        problem: Problem::Unreadable("no such file or directory".into()),
+    }));
     findings.sort_by(|a, b| a.path.cmp(&b.path));
     findings
 }
@@ -383,6 +392,9 @@ mod tests {
                 ("secrets/stale.yaml".to_string(), "keys-differ", Some(1)),
             ]
         );
+        let missing = check_paths(&[root.join("nope")], &ConfigFinder::upwards());
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].problem.kind(), "unreadable");
         let stale = findings[3].to_string();
         assert!(stale.contains(&format!("+{R1}")), "{stale}");
         assert!(stale.contains(&format!("-{R2}")), "{stale}");
