@@ -277,6 +277,27 @@ const GROUPS_EXTENSIONS: &[Flag] = &[
     flag(&["decryption-order"], Text),
 ];
 
+/// Our own flags on sops's commands (issue 17: git workflows).
+const ENCRYPT_EXTENSIONS: &[Flag] = &[flag(&["keep-ciphertext-from"], Text)];
+const UPDATEKEYS_EXTENSIONS: &[Flag] = &[flag(&["recursive", "r"], Bool)];
+const ROTATE_EXTENSIONS: &[Flag] = &[flag(&["recursive", "r"], Bool), flag(&["yes", "y"], Bool)];
+
+/// Our own commands (sops has none of them): git's merge driver and textconv, and the
+/// repository check.
+const MERGE_DRIVER: &[Flag] = &[
+    flag(&["input-type"], Text),
+    flag(&["ignore-mac"], Bool),
+    flag(&["decryption-order"], Text),
+];
+
+const TEXTCONV: &[Flag] = &[
+    flag(&["input-type"], Text),
+    flag(&["ignore-mac"], Bool),
+    flag(&["decryption-order"], Text),
+];
+
+const CHECK: &[Flag] = &[flag(&["format"], Text)];
+
 /// A command: its words on the command line and its flag tables.
 struct Command {
     words: &'static [&'static str],
@@ -286,7 +307,7 @@ struct Command {
 const COMMANDS: &[Command] = &[
     Command {
         words: &["encrypt"],
-        tables: &[ENCRYPT, KEYSERVICE, EXTENSIONS],
+        tables: &[ENCRYPT, KEYSERVICE, EXTENSIONS, ENCRYPT_EXTENSIONS],
     },
     Command {
         words: &["decrypt"],
@@ -294,7 +315,7 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         words: &["rotate"],
-        tables: &[ROTATE, KEYSERVICE, EXTENSIONS],
+        tables: &[ROTATE, KEYSERVICE, EXTENSIONS, ROTATE_EXTENSIONS],
     },
     Command {
         words: &["edit"],
@@ -310,7 +331,7 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         words: &["updatekeys"],
-        tables: &[UPDATEKEYS, KEYSERVICE, EXTENSIONS],
+        tables: &[UPDATEKEYS, KEYSERVICE, EXTENSIONS, UPDATEKEYS_EXTENSIONS],
     },
     Command {
         words: &["exec-env"],
@@ -319,6 +340,18 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["exec-file"],
         tables: &[EXEC_FILE, KEYSERVICE, EXTENSIONS],
+    },
+    Command {
+        words: &["merge-driver"],
+        tables: &[MERGE_DRIVER, KEYSERVICE, EXTENSIONS],
+    },
+    Command {
+        words: &["textconv"],
+        tables: &[TEXTCONV, KEYSERVICE, EXTENSIONS],
+    },
+    Command {
+        words: &["check"],
+        tables: &[CHECK, EXTENSIONS],
     },
     Command {
         words: &["filestatus"],
@@ -601,6 +634,11 @@ fn positionals_for(
 ) -> Result<Vec<String>, Usage> {
     let missing = |msg: &str| usage(exit_code::NO_FILE_SPECIFIED, msg);
     match words {
+        // Ours: `rotate --recursive DIR...` takes every directory.
+        ["rotate"] if seen.is_true("recursive") && positionals.is_empty() => {
+            return Err(missing("Error: no directory specified"));
+        }
+        ["rotate"] if seen.is_true("recursive") => {}
         ["encrypt"] | ["decrypt"] | ["rotate"] | ["edit"] => {
             if positionals.is_empty() && matches!(words, ["rotate"] | ["edit"]) {
                 return Err(missing("Error: no file specified"));

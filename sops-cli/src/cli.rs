@@ -63,7 +63,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Command {
     /// Encrypt a file, and output the results to stdout.
-    Encrypt(FileCommand),
+    Encrypt(EncryptCommand),
     /// Decrypt a file, and output the results to stdout.
     Decrypt(FileCommand),
     /// Check the status of the file, returning encrypted status.
@@ -82,6 +82,13 @@ pub enum Command {
     ExecEnv(ExecEnvCommand),
     /// Run a command with the decrypted file at a temporary path (`{}` in the command).
     ExecFile(ExecFileCommand),
+    /// Git merge driver (ours): merge OTHER into CURRENT by key path, in place; exit 1 and
+    /// list the conflicting paths (never values) when it cannot.
+    MergeDriver(MergeDriverCommand),
+    /// Git textconv (ours): print a sops file decrypted, any other file unchanged; exits 0.
+    Textconv(TextconvCommand),
+    /// Check files against their `.sops.yaml` creation rules without decrypting (ours).
+    Check(CheckCommand),
     /// Add or delete key groups of an encrypted file.
     #[command(subcommand)]
     Groups(GroupsCommand),
@@ -166,8 +173,15 @@ pub struct RotateCommand {
     /// Master keys to add or remove.
     #[command(flatten)]
     pub key_changes: KeyChangeArgs,
-    /// The file to rotate.
-    pub file: String,
+    /// The arguments are directories: rotate every sops file under them in place (ours).
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// With `--recursive`: do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// The file to rotate (directories with `--recursive`).
+    #[arg(required = true)]
+    pub files: Vec<String>,
 }
 
 /// `sops set`.
@@ -217,7 +231,10 @@ pub struct UpdatekeysCommand {
     /// Pre-approve all changes and run non-interactively.
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// The encrypted files.
+    /// The arguments are directories: update every sops file under them (ours).
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// The encrypted files (directories with `--recursive`).
     pub files: Vec<String>,
 }
 
@@ -267,6 +284,45 @@ pub struct ExecFileCommand {
     pub file: String,
     /// The command, run by `/bin/sh -c`; `{}` is replaced by the decrypted file's path.
     pub command: String,
+}
+
+/// `sops merge-driver BASE CURRENT OTHER [PATHNAME]`, as git's `%O %A %B %P`.
+#[derive(Debug, Args)]
+pub struct MergeDriverCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The common ancestor (empty when the file did not exist there).
+    pub base: String,
+    /// Our version; the merge result is written over it.
+    pub current: String,
+    /// Their version.
+    pub other: String,
+    /// The file's path in the repository (picks the format and the creation rule).
+    pub pathname: Option<String>,
+}
+
+/// `sops textconv FILE`.
+#[derive(Debug, Args)]
+pub struct TextconvCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The file to print.
+    pub file: String,
+}
+
+/// `sops check [PATH...]`.
+#[derive(Debug, Args)]
+pub struct CheckCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Output format: `text` (one line per problem) or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: String,
+    /// Files or directories (default `.`); directories are walked respecting `.gitignore`.
+    pub paths: Vec<String>,
 }
 
 /// `sops groups add|delete`.
@@ -370,6 +426,20 @@ pub struct GroupsDeleteCommand {
 pub struct CompletionCommand {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// `sops encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptCommand {
+    /// Flags shared by every action.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Use this encrypted file's data key, recipients and selectors, and keep the ciphertext
+    /// of every value whose path and plaintext are unchanged (ours).
+    #[arg(long, value_name = "OLD_FILE")]
+    pub keep_ciphertext_from: Option<String>,
+    /// The file to work on; stdin when absent.
+    pub file: Option<String>,
 }
 
 /// Arguments of a subcommand working on one file.

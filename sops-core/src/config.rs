@@ -570,25 +570,68 @@ impl Config {
         file: &Path,
         kms_context: &[(String, String)],
     ) -> Result<Option<RuleConfig>, ConfigError> {
-        let Some(rules) = &self.creation_rules else {
+        if self.creation_rules.is_none() {
             return Ok(None);
-        };
+        }
+        match self.matching_rule(file)? {
+            Some((_, rule)) => rule.resolve_with_context(kms_context).map(Some),
+            None => Err(ConfigError::NoMatchingRule),
+        }
+    }
+
+    /// The first creation rule whose `path_regex` matches `file` (an absolute path), with its
+    /// index in `creation_rules` (0 is the first); `None` when none matches or there are no
+    /// rules. The rule's keys are not checked.
+    pub fn matching_rule(
+        &self,
+        file: &Path,
+    ) -> Result<Option<(usize, &CreationRule)>, ConfigError> {
+        let rules = self.creation_rules.as_deref().unwrap_or_default();
+        Ok(self.rule_matcher().find(file)?.map(|(i, _)| (i, &rules[i])))
+    }
+
+    /// A [`RuleMatcher`] that compiles the `path_regex`es once, to match many files.
+    pub fn rule_matcher(&self) -> RuleMatcher {
         let config_dir = absolute(self.path.parent().unwrap_or(Path::new("")));
+        let rules = self.creation_rules.as_deref().unwrap_or_default();
+        RuleMatcher {
+            prefix: format!("{}{}", config_dir.display(), std::path::MAIN_SEPARATOR),
+            regexes: rules.iter().map(|_| std::sync::OnceLock::new()).collect(),
+            rules: rules.to_vec(),
+        }
+    }
+}
+
+/// Matches files against a config's creation rules, compiling each `path_regex` once, when
+/// it is first needed (a bad regex after the matching rule is no error, as in sops).
+#[derive(Debug)]
+pub struct RuleMatcher {
+    prefix: String,
+    rules: Vec<CreationRule>,
+    regexes: Vec<std::sync::OnceLock<Result<regex::Regex, ConfigError>>>,
+}
+
+impl RuleMatcher {
+    /// See [`Config::matching_rule`].
+    pub fn find(&self, file: &Path) -> Result<Option<(usize, &CreationRule)>, ConfigError> {
         let file = file.to_string_lossy();
-        let prefix = format!("{}{}", config_dir.display(), std::path::MAIN_SEPARATOR);
-        let relative = file.strip_prefix(prefix.as_str()).unwrap_or(&file);
-        for rule in rules {
+        let relative = file.strip_prefix(self.prefix.as_str()).unwrap_or(&file);
+        for (i, rule) in self.rules.iter().enumerate() {
             if rule.path_regex.is_empty() {
-                return rule.resolve_with_context(kms_context).map(Some);
+                return Ok(Some((i, rule)));
             }
             // Go's RE2 shorthand classes are ASCII-only; translate them as the selectors do.
-            let re = regex::Regex::new(&crate::crypt::go_regex(&rule.path_regex))
-                .map_err(|e| ConfigError::BadRegex(e.to_string()))?;
-            if re.is_match(relative) {
-                return rule.resolve_with_context(kms_context).map(Some);
+            let re = self.regexes[i].get_or_init(|| {
+                regex::Regex::new(&crate::crypt::go_regex(&rule.path_regex))
+                    .map_err(|e| ConfigError::BadRegex(e.to_string()))
+            });
+            match re {
+                Ok(re) if re.is_match(relative) => return Ok(Some((i, rule))),
+                Ok(_) => {}
+                Err(e) => return Err(e.clone()),
             }
         }
-        Err(ConfigError::NoMatchingRule)
+        Ok(None)
     }
 }
 

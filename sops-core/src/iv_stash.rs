@@ -84,6 +84,29 @@ impl IvStash {
         })
     }
 
+    /// Adds the IVs of `other` for the values this stash does not know yet (what this stash
+    /// has wins). Only meaningful when both were filled under the same data key.
+    pub fn absorb(&mut self, other: &IvStash) {
+        if !self.sorted {
+            self.sort();
+        }
+        // A new vector of the final size, so no copy is left behind in freed memory.
+        let mut merged = Vec::with_capacity(self.entries.len() + other.entries.len());
+        merged.extend_from_slice(&self.entries);
+        for entry in &other.entries {
+            let found = self
+                .entries
+                .binary_search_by(|e| e[..32].cmp(&entry[..32]))
+                .is_ok();
+            if !found {
+                merged.push(*entry);
+            }
+        }
+        self.entries.zeroize();
+        self.entries = merged;
+        self.sort();
+    }
+
     /// How many values are recorded.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -142,6 +165,19 @@ mod tests {
         assert_eq!(s.get("a:", "str", b"y"), None);
         s.clear();
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn absorb_keeps_own_ivs_first() {
+        let mut a = IvStash::new();
+        a.insert("a:", "str", b"x", [1; 32]);
+        let mut b = IvStash::new();
+        b.insert("a:", "str", b"x", [9; 32]);
+        b.insert("b:", "str", b"y", [2; 32]);
+        a.absorb(&b);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.get("a:", "str", b"x"), Some([1; 32]));
+        assert_eq!(a.get("b:", "str", b"y"), Some([2; 32]));
     }
 
     #[test]

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod check;
 pub mod cipher;
 pub mod config;
 pub mod crypt;
@@ -35,6 +36,7 @@ pub mod file;
 pub mod format;
 pub mod iv_stash;
 pub mod keys;
+pub mod merge;
 pub mod metadata;
 pub mod number;
 pub mod private_dir;

@@ -9,7 +9,7 @@ use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 use sops_core::metadata::Selectors;
-use sops_core::{file, EncryptOptions, EncryptedFile};
+use sops_core::{file, DecryptOptions, DecryptedFile, EncryptOptions, EncryptedFile};
 
 use super::Invocation;
 use crate::exit::fail;
@@ -34,6 +34,45 @@ pub fn run(inv: &Invocation) -> Result<()> {
     ));
     let encrypted = EncryptedFile::encrypt(docs, &opts)
         .with_context(|| format!("Error encrypting {}", inv.display_name))?;
+    let output = encrypted
+        .to_bytes(inv.output_format, &inv.emit)
+        .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
+    inv.write_output(&output)
+}
+
+/// `--keep-ciphertext-from OLD`: encrypts with OLD's data key, key groups and selectors, so
+/// every value whose path and plaintext OLD already had keeps OLD's exact ciphertext (key and
+/// selector flags and the creation rules are not used).
+pub fn run_keeping(inv: &Invocation, old: &str) -> Result<()> {
+    if inv.input.is_none() && inv.args.filename_override.is_none() && inv.args.input_type.is_none()
+    {
+        return Err(fail(
+            exit_code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: must specify --filename-override (or --input-type) when reading from stdin",
+        ));
+    }
+    let old_path = std::path::Path::new(old);
+    let old_bytes = std::fs::read(old_path).map_err(|e| {
+        fail(
+            exit_code::COULD_NOT_READ_INPUT_FILE,
+            format!("Error reading --keep-ciphertext-from file {old}: {e}"),
+        )
+    })?;
+    let old_file = super::load::parse_encrypted(&old_bytes, Format::from_path(old_path), old)?;
+    let key = super::load::recover_key(&old_file, &inv.args)?;
+    let old_file = old_file
+        .decrypt_with_key_keeping_ivs(key, &DecryptOptions::default())
+        .with_context(|| format!("Error decrypting {old}"))?;
+    let input = inv.read_input()?;
+    let documents = file::parse_plain(&input, inv.input_format)
+        .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
+    drop(input);
+    let encrypted = DecryptedFile {
+        documents,
+        ..old_file
+    }
+    .encrypt()
+    .with_context(|| format!("Error encrypting {}", inv.display_name))?;
     let output = encrypted
         .to_bytes(inv.output_format, &inv.emit)
         .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;

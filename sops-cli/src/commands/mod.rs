@@ -1,6 +1,7 @@
 //! One module per command, plus what they share: where input comes from, which formats
 //! apply, where output goes, and which keys are available.
 
+mod check;
 mod completion;
 mod decrypt;
 mod edit;
@@ -9,8 +10,11 @@ mod exec;
 mod filestatus;
 mod groups;
 mod load;
+mod merge_driver;
+mod recursive;
 mod rotate;
 mod set;
+mod textconv;
 mod updatekeys;
 
 use std::io::{Read, Write};
@@ -28,7 +32,10 @@ use crate::exit::fail;
 /// Runs the command the command line asks for.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Encrypt(c)) => encrypt::run(&Invocation::new(c.common, c.file)?),
+        Some(Command::Encrypt(c)) => match c.keep_ciphertext_from {
+            Some(old) => encrypt::run_keeping(&Invocation::new(c.common, c.file)?, &old),
+            None => encrypt::run(&Invocation::new(c.common, c.file)?),
+        },
         Some(Command::Decrypt(c)) => decrypt::run(&Invocation::new(c.common, c.file)?),
         Some(Command::Filestatus(c)) => {
             filestatus::run(&Invocation::new_maybe_missing(c.common, c.file)?)
@@ -36,10 +43,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Edit(c)) => {
             edit::run(c.common, c.file.unwrap_or_default(), c.show_master_keys)
         }
+        Some(Command::Rotate(c)) if c.recursive => rotate::run_recursive(c),
         Some(Command::Rotate(c)) => rotate::run(
-            &Invocation::new_maybe_missing(c.common, Some(c.file))?,
+            &Invocation::new_maybe_missing(c.common, c.files.into_iter().next())?,
             &c.key_changes,
         ),
+        Some(Command::MergeDriver(c)) => merge_driver::run(c),
+        Some(Command::Textconv(c)) => textconv::run(c),
+        Some(Command::Check(c)) => check::run(c),
         Some(Command::Set(c)) => set::run_set(c),
         Some(Command::Unset(c)) => set::run_unset(c),
         Some(Command::Updatekeys(c)) => updatekeys::run(c),

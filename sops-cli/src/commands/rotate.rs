@@ -10,9 +10,10 @@ use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::hc_vault::VaultKey;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
+use sops_core::DecryptedFile;
 
 use super::{load, Invocation};
-use crate::cli::KeyChangeArgs;
+use crate::cli::{KeyChangeArgs, RotateCommand};
 use crate::exit::fail;
 
 fn list(v: &Option<String>) -> Vec<String> {
@@ -134,13 +135,22 @@ pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
     let profile = inv.args.aws_profile.as_deref().unwrap_or("");
     let (add, rm) = key_changes(changes, &context, profile)?;
     let mut file = load::open(inv)?;
+    rotate_file(&mut file, &add, &rm)?;
+    inv.log("Data key rotated");
+    let out = load::seal(inv, file)?;
+    inv.write_output(&out)
+}
+
+/// Gives a decrypted file a new data key, for its key groups with `add` added to the first
+/// group and `rm` removed from every group.
+pub fn rotate_file(file: &mut DecryptedFile, add: &[KeySpec], rm: &[KeySpec]) -> Result<()> {
     let mut groups = edit::specs_of(&file.metadata.key_groups);
     if groups.is_empty() {
         groups.push(Vec::new());
     }
     for key in add {
         if !groups[0].iter().any(|k| k.name() == key.name()) {
-            groups[0].push(key);
+            groups[0].push(key.clone());
         }
     }
     let rm_names: Vec<String> = rm.iter().map(KeySpec::name).collect();
@@ -163,8 +173,16 @@ pub fn run(inv: &Invocation, changes: &KeyChangeArgs) -> Result<()> {
             exit_code::ERROR_GENERIC,
             format!("Could not generate data key: [{other}]"),
         ),
-    })?;
-    inv.log("Data key rotated");
-    let out = load::seal(inv, file)?;
-    inv.write_output(&out)
+    })
+}
+
+/// `rotate --recursive DIR...`: every sops file under the directories, in place.
+pub fn run_recursive(c: RotateCommand) -> Result<()> {
+    let (add, rm) = key_changes(&c.key_changes)?;
+    super::recursive::run(
+        &c.common,
+        &c.files,
+        c.yes,
+        &super::recursive::Rotate { add, rm },
+    )
 }

@@ -16,6 +16,9 @@ use crate::exit::fail;
 
 /// Runs `updatekeys` on every file given.
 pub fn run(c: UpdatekeysCommand) -> Result<()> {
+    if c.recursive {
+        return super::recursive::run(&c.common, &c.files, c.yes, &super::recursive::UpdateKeys);
+    }
     if c.files.is_empty() {
         // As sops: the config file is looked for first (exit 1), then the file (exit 100).
         if super::load_config(&c.common)?.is_none() {
@@ -62,7 +65,8 @@ fn print_diffs(out: &mut impl Write, diffs: &[GroupDiff]) -> std::io::Result<()>
     Ok(())
 }
 
-fn confirm() -> Result<bool> {
+/// Asks "Is this okay? (y/n)" on stdin until the answer is y or n.
+pub(super) fn confirm() -> Result<bool> {
     let stdin = std::io::stdin();
     loop {
         print!("Is this okay? (y/n):");
