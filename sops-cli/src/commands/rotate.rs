@@ -178,7 +178,10 @@ pub fn rotate_file(file: &mut DecryptedFile, add: &[KeySpec], rm: &[KeySpec]) ->
 
 /// `rotate --recursive DIR...`: every sops file under the directories, in place.
 pub fn run_recursive(c: RotateCommand) -> Result<()> {
-    let (add, rm) = key_changes(&c.key_changes)?;
+    let context = kms::parse_context(c.common.encryption_context.as_deref().unwrap_or(""))
+        .unwrap_or_default();
+    let profile = c.common.aws_profile.as_deref().unwrap_or("");
+    let (add, rm) = key_changes(&c.key_changes, &context, profile)?;
     super::recursive::run(
         &c.common,
         &c.files,
