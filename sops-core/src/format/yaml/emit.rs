@@ -163,7 +163,12 @@ impl Emitter {
     /// Writes `key: value` of a map at `indent`.
     fn entry(&mut self, e: &Entry, indent: usize, depth: usize) -> Result<(), FormatError> {
         self.write_indent(indent);
-        if is_simple_key(&e.key) {
+        if e.key == "<<" && !mergeable(&e.value) {
+            // yaml.v3 writes `!!merge <<`, which it then reads as a merge key and refuses
+            // unless the value is a map or a list of maps: quote it so that the file reads back.
+            self.double("<<");
+            self.indicator(":", false, false, false);
+        } else if is_simple_key(&e.key) {
             self.string(&e.key, indent, true);
             self.indicator(":", false, false, false);
         } else {
@@ -662,6 +667,15 @@ impl Flags {
             a.block_plain = false;
         }
         a
+    }
+}
+
+/// True for a value that yaml.v3 accepts after a merge key: a map or a list of maps.
+fn mergeable(node: &Node) -> bool {
+    match node {
+        Node::Map(_) => true,
+        Node::Seq(s) => s.values().all(|n| matches!(n, Node::Map(_))),
+        Node::Scalar(_) => false,
     }
 }
 

@@ -42,7 +42,9 @@ fn scan_from_line<'a, F>(src: &'a str, sink: F) -> Result<(), usize>
 where
     F: FnMut(Event<'a>, Span) -> Scan,
 {
-    if !only_plain_characters(src.as_bytes()) {
+    // Without a final line break, a block scalar on the last line ends differently in libyaml
+    // than in the YAML test suite: granit handles that case.
+    if !only_plain_characters(src.as_bytes()) || !src.ends_with('\n') {
         return Err(0);
     }
     let mut scanner = Scanner {

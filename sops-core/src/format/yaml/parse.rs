@@ -24,9 +24,11 @@ enum Frame {
         anchor: usize,
         flow: bool,
         start_count: usize,
-        /// The key read, waiting for its value, with its line.
         /// The key read, waiting for its value, with the byte offset where the key ends.
         key: Option<(String, usize)>,
+        /// The waiting key is a merge key (`<<` untagged or `!!merge`) of the first document,
+        /// whose value yaml.v3 checks.
+        merge: bool,
         /// Line of each key so far, for the duplicate check (first document only).
         key_lines: Vec<usize>,
         /// Index of the keys, built once the mapping is large.
@@ -102,6 +104,8 @@ struct Builder {
     stack: Vec<Frame>,
     pending: Vec<Pending>,
     anchors: HashMap<usize, (Node, usize)>,
+    /// The latest anchor of each name, for aliases to an earlier document's anchor.
+    anchor_names: HashMap<String, usize>,
     count: usize,
     docs: Vec<Document>,
     root: Option<Map>,
@@ -149,7 +153,7 @@ fn parse_fast(text: &str) -> Option<Vec<Document>> {
 
 /// Parses with granit, which reads all of YAML.
 pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
-    let mut parser = Parser::new_from_str(text);
+    let mut parser = Parser::new_from_str_with_options(text, libyaml_options());
     let mut b = Builder::new();
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| scan_error(&e))?;
@@ -158,12 +162,26 @@ pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
     b.finish()
 }
 
+/// granit's options for the points where libyaml (hence yaml.v3) departs from the YAML test
+/// suite: a block scalar ending the file without a line break gets none (`a: |\n  x` is
+/// `x`), a BOM inside a document is content, and an alias may refer to an anchor of an
+/// earlier document (yaml.v3's parser keeps its anchors for the whole stream).
+fn libyaml_options() -> granit_parser::Options {
+    let mut o = granit_parser::Options::default();
+    o.bom_inside_document_as_content = true;
+    o.block_scalar_eof_without_line_feed = true;
+    o.emit_unresolved_aliases = true;
+    o.emit_anchor_events = true;
+    o
+}
+
 impl Builder {
     fn new() -> Builder {
         Builder {
             stack: Vec::new(),
             pending: Vec::new(),
             anchors: HashMap::new(),
+            anchor_names: HashMap::new(),
             count: 0,
             docs: Vec::new(),
             root: None,
@@ -184,10 +202,28 @@ impl Builder {
         let line = span.start.line();
         let col = span.start.col();
         match event {
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::Anchor(..)
-            | Event::UnresolvedAlias(_) => {}
+            Event::StreamStart | Event::StreamEnd => {}
+            Event::Anchor(id, name) => {
+                self.anchor_names.insert(name.into_owned(), id);
+            }
+            Event::UnresolvedAlias(name) => {
+                // Not defined in this document: an anchor of an earlier one, as in yaml.v3.
+                let Some(&id) = self.anchor_names.get(name.as_ref()) else {
+                    let prefix = if self.doc_index > 0 {
+                        "Error unmarshaling input YAML: "
+                    } else {
+                        ""
+                    };
+                    return Err(perr(format!(
+                        "{prefix}yaml: unknown anchor '{name}' referenced"
+                    )));
+                };
+                return self.event(Event::Alias(id), span, src);
+            }
+            Event::DocumentStart(_, Some(v)) if (v.major, v.minor) != (1, 1) => {
+                // yaml.v3 reads YAML 1.1 documents only.
+                return Err(perr("yaml: found incompatible YAML document"));
+            }
             Event::DocumentStart(..) => {
                 self.root = None;
                 self.doc_seen_root = false;
@@ -256,6 +292,7 @@ impl Builder {
                 self.flush_pending_into_top();
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 if is_key {
+                    let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
                         Value::Scalar(Scalar::Str(s)) => s,
                         Value::Merge => "<<".to_string(),
@@ -272,6 +309,7 @@ impl Builder {
                     let first_doc = self.doc_index == 0;
                     if let Some(Frame::Map {
                         key: slot,
+                        merge,
                         seen,
                         key_lines,
                         map,
@@ -306,6 +344,7 @@ impl Builder {
                             key_lines.push(line);
                         }
                         *slot = Some((key, span.end.byte_offset().unwrap_or(0)));
+                        *merge = is_merge;
                     }
                     return Ok(());
                 }
@@ -471,6 +510,7 @@ impl Builder {
                 flow,
                 start_count,
                 key: None,
+                merge: false,
                 key_lines: Vec::new(),
                 seen: None,
             }
@@ -648,7 +688,14 @@ impl Builder {
             return Ok(());
         };
         match top {
-            Frame::Map { map, key, .. } => {
+            Frame::Map {
+                map, key, merge, ..
+            } => {
+                if std::mem::take(merge) && !is_merge_value(&node) {
+                    return Err(perr(
+                        "yaml: map merge requires map or sequence of maps as the value",
+                    ));
+                }
                 let Some((k, _)) = key.take() else {
                     return Err(perr(
                         "yaml: invalid map key: complex keys are not supported",
@@ -718,6 +765,15 @@ impl Builder {
         perr(format!(
             "yaml: unmarshal errors:\n  line {line}: cannot unmarshal {tag}{value} into map[string]interface {{}}"
         ))
+    }
+}
+
+/// What yaml.v3 accepts as the value of a merge key: a map, or a sequence of maps.
+fn is_merge_value(node: &Node) -> bool {
+    match node {
+        Node::Map(_) => true,
+        Node::Seq(s) => s.values().all(|n| matches!(n, Node::Map(_))),
+        Node::Scalar(_) => false,
     }
 }
 
@@ -806,9 +862,14 @@ fn scalar_from_event(
     tag: Option<&Tag>,
     line: usize,
 ) -> Result<Value, FormatError> {
+    // The non-specific tag `!` (also written `!<!>`) leaves the value untagged, as in yaml.v3.
+    let tag = tag.filter(|t| !(t.handle().is_empty() && t.suffix() == "!"));
+    // `!!int` and the verbatim `!<tag:yaml.org,2002:int>` are the same tag.
     let core = tag.and_then(|t| {
         if t.handle() == CORE_PREFIX {
             Some(t.suffix())
+        } else if t.handle().is_empty() {
+            t.suffix().strip_prefix(CORE_PREFIX)
         } else {
             None
         }
@@ -834,6 +895,8 @@ fn scalar_from_event(
             }
         }
         Some("str") => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
+        // yaml.v3 reads `!!merge <<` (as sops writes it) as a merge key.
+        Some("merge") if value == "<<" => Ok(Value::Merge),
         Some("merge") => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
         Some("binary") => {
             let cleaned: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();
