@@ -411,13 +411,15 @@ impl Builder {
         match self.last {
             Last::None => false,
             Last::Leaf(i) => {
+                // yaml.v3's line comment of a scalar or alias: an inline comment placed before
+                // its value, written back on the value's line (sops 3.13, PR 2131).
                 match top {
                     Frame::Map { map, .. } => map
                         .items
-                        .insert(i, MapItem::Comment(crate::tree::Comment::new(text))),
+                        .insert(i, MapItem::Comment(crate::tree::Comment::inline(text))),
                     Frame::Seq { seq, .. } => seq
                         .items
-                        .insert(i, SeqItem::Comment(crate::tree::Comment::new(text))),
+                        .insert(i, SeqItem::Comment(crate::tree::Comment::inline(text))),
                 }
                 self.last = Last::Leaf(i + 1);
                 true
