@@ -153,13 +153,101 @@ fn parse_fast(text: &str) -> Option<Vec<Document>> {
 
 /// Parses with granit, which reads all of YAML.
 pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    // libyaml accepts `\'` in a double-quoted scalar (a `'`), which YAML 1.2 and granit do
+    // not: each time granit stops at one, it is rewritten `\x27` and the input parsed again.
+    for _ in 0..64 {
+        match parse_granit(&text) {
+            Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
+                Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
+                None => return Err(scan_error(&e)),
+            },
+            Err(Failure::Format(e)) => return Err(e),
+            Ok(docs) => return Ok(docs),
+        }
+    }
+    parse_granit(&text).map_err(|f| match f {
+        Failure::Scan(e) => scan_error(&e),
+        Failure::Format(e) => e,
+    })
+}
+
+enum Failure {
+    Scan(granit_parser::ScanError),
+    Format(FormatError),
+}
+
+fn parse_granit(text: &str) -> Result<Vec<Document>, Failure> {
     let mut parser = Parser::new_from_str_with_options(text, libyaml_options());
     let mut b = Builder::new();
     while let Some(item) = parser.next_event() {
-        let (event, span) = item.map_err(|e| scan_error(&e))?;
-        b.event(event, span, text)?;
+        let (event, span) = item.map_err(Failure::Scan)?;
+        b.event(event, span, text).map_err(Failure::Format)?;
     }
-    b.finish()
+    b.finish().map_err(Failure::Format)
+}
+
+/// Where granit refused an escaped `'` (`\'`) in a double-quoted scalar, if it did.
+fn escaped_quote_at(text: &str, e: &granit_parser::ScanError) -> Option<usize> {
+    if *e.kind() != granit_parser::ErrorKind::UnknownQuotedScalarEscape {
+        return None;
+    }
+    // granit marks the scalar's opening quote.
+    let start = e.marker().byte_offset()?;
+    let mut chars = text.get(start..)?.char_indices();
+    if chars.next()?.1 != '"' {
+        return None;
+    }
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return None,
+            '\\' => match chars.next()? {
+                (_, '\'') => return Some(start + i),
+                _ => continue,
+            },
+            _ => {}
+        }
+    }
+    None
+}
+
+/// yaml.v3's check of a double-quoted scalar's escapes that YAML 1.2 (and granit) allows:
+/// `\/` is unknown to it, and a `\u`/`\U` escape of a surrogate is invalid (no pairs).
+fn check_double_quoted(raw: &str, line: usize) -> Result<(), FormatError> {
+    let mut chars = raw.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        let problem = match chars.next() {
+            Some((_, '/')) => "found unknown escape character",
+            Some((j, u @ ('u' | 'U'))) => {
+                let n = if u == 'u' { 4 } else { 8 };
+                let code = raw
+                    .get(j + 1..j + 1 + n)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok());
+                match code {
+                    Some(code) if (0xD800..=0xDFFF).contains(&code) || code > 0x10FFFF => {
+                        "found invalid Unicode character escape code"
+                    }
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        // yaml.v3 names the scalar's line, or the problem's when the scalar starts the file.
+        let at = if line > 1 {
+            line
+        } else {
+            1 + raw[..i].matches('\n').count()
+        };
+        return Err(perr(if at > 1 {
+            format!("yaml: line {at}: {problem}")
+        } else {
+            format!("yaml: {problem}")
+        }));
+    }
+    Ok(())
 }
 
 /// granit's options for the points where libyaml (hence yaml.v3) departs from the YAML test
@@ -285,6 +373,14 @@ impl Builder {
             Event::Scalar(value, style, anchor, tag) => {
                 self.last = Last::None;
                 self.bump(line)?;
+                if style == ScalarStyle::DoubleQuoted {
+                    let raw = src
+                        .get(span.start.byte_offset().unwrap_or(0)..span.end.byte_offset().unwrap_or(0))
+                        .unwrap_or("");
+                    if raw.contains('\\') {
+                        check_double_quoted(raw, line)?;
+                    }
+                }
                 let scalar = scalar_from_event(&value, style, tag.as_deref(), line)?;
                 if self.stack.is_empty() {
                     return self.root_scalar(scalar, &value, line);
@@ -827,6 +923,24 @@ fn scan_error(e: &granit_parser::ScanError) -> FormatError {
         }
         K::ExpectedNodeContent => "did not find expected node content".to_string(),
         K::SimpleKeyExpected | K::InvalidSimpleKey => "could not find expected ':'".to_string(),
+        K::UnknownQuotedScalarEscape
+        | K::InvalidLowSurrogate
+        | K::MissingLowSurrogate
+        | K::UnpairedLowSurrogate
+        | K::InvalidLowSurrogateHexEscape
+        | K::InvalidUnicodeEscape => {
+            let problem = if *e.kind() == K::UnknownQuotedScalarEscape {
+                "found unknown escape character"
+            } else {
+                "found invalid Unicode character escape code"
+            };
+            // yaml.v3 leaves out the line number of the first line.
+            return perr(if line > 1 {
+                format!("yaml: line {line}: {problem}")
+            } else {
+                format!("yaml: {problem}")
+            });
+        }
         _ => e.info(),
     };
     perr(format!("yaml: line {line}: {text}"))

@@ -691,3 +691,28 @@ fn inline_comments_stay_inline() {
         "a: |- # c\n    x\n    y\n# left over\n"
     );
 }
+
+/// Double-quoted escapes as yaml.v3 reads them: `\'` is a quote, `\/` and surrogate escapes
+/// are refused.
+#[test]
+fn double_quoted_escapes_like_yaml_v3() {
+    let docs = Yaml.parse_plain(b"a: \"it\\'s\"\nb: '\\'\nc: \"\\\\'\"\n").expect("parse");
+    assert_eq!(docs[0].get("a"), Some(&Node::str("it's")));
+    assert_eq!(docs[0].get("b"), Some(&Node::str("\\")));
+    assert_eq!(docs[0].get("c"), Some(&Node::str("\\'")));
+    for (input, want) in [
+        ("a: \"\\/\"\n", "yaml: found unknown escape character"),
+        ("x: 1\na: \"a\n  \\/\"\n", "yaml: line 2: found unknown escape character"),
+        ("a: \"\\ud83d\\ude00\"\n", "yaml: found invalid Unicode character escape code"),
+        ("x: 1\na: \"\\ud83d\"\n", "yaml: line 2: found invalid Unicode character escape code"),
+        ("a: \"\\U00110000\"\n", "yaml: found invalid Unicode character escape code"),
+        ("x: 1\na: \"\\q\"\n", "yaml: line 2: found unknown escape character"),
+    ] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(m, want, "{input:?}"),
+            other => panic!("{input:?}: {other:?}"),
+        }
+    }
+    let docs = Yaml.parse_plain(b"a: \"\\U0001F600 \\x41\"\n").expect("parse");
+    assert_eq!(docs[0].get("a"), Some(&Node::str("\u{1F600} A")));
+}
