@@ -368,6 +368,18 @@ impl Builder {
                     return self.root_value(node, line);
                 }
                 self.flush_pending_into_top();
+                if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
+                    // An alias as a key (`*k : v`): yaml.v3 uses the value it refers to.
+                    return match node {
+                        Node::Scalar(Scalar::Str(key)) => {
+                            self.set_key(key, false, line, span.end.byte_offset().unwrap_or(0))
+                        }
+                        Node::Scalar(other) => Err(non_string_key(&other)),
+                        _ => Err(perr(format!(
+                            "yaml: line {line}: invalid map key: complex keys are not supported"
+                        ))),
+                    };
+                }
                 self.attach(node, 0, size, line, true)?;
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -375,13 +387,21 @@ impl Builder {
                 self.bump(line)?;
                 if style == ScalarStyle::DoubleQuoted {
                     let raw = src
-                        .get(span.start.byte_offset().unwrap_or(0)..span.end.byte_offset().unwrap_or(0))
+                        .get(
+                            span.start.byte_offset().unwrap_or(0)
+                                ..span.end.byte_offset().unwrap_or(0),
+                        )
                         .unwrap_or("");
                     if raw.contains('\\') {
                         check_double_quoted(raw, line)?;
                     }
                 }
-                let scalar = scalar_from_event(&value, style, tag.as_deref(), line)?;
+                let scalar = match scalar_from_event(&value, style, tag.as_deref(), line) {
+                    // sops decodes the scalars of later documents one by one and ignores the
+                    // errors: the value is null.
+                    Err(_) if self.doc_index > 0 => Value::Scalar(Scalar::Null),
+                    other => other?,
+                };
                 if self.stack.is_empty() {
                     return self.root_scalar(scalar, &value, line);
                 }
@@ -402,47 +422,7 @@ impl Builder {
                     if anchor != 0 {
                         self.anchors.insert(anchor, (Node::str(key.clone()), 1));
                     }
-                    let first_doc = self.doc_index == 0;
-                    if let Some(Frame::Map {
-                        key: slot,
-                        merge,
-                        seen,
-                        key_lines,
-                        map,
-                        ..
-                    }) = self.stack.last_mut()
-                    {
-                        if first_doc {
-                            let prev = match seen {
-                                Some(index) => index.get(&key).copied(),
-                                None => map
-                                    .entries()
-                                    .zip(key_lines.iter())
-                                    .find(|(e, _)| e.key == key)
-                                    .map(|(_, l)| *l),
-                            };
-                            if let Some(prev) = prev {
-                                return Err(perr(format!(
-                                    "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
-                                )));
-                            }
-                            if let Some(index) = seen {
-                                index.insert(key.clone(), line);
-                            } else if key_lines.len() >= 16 {
-                                let mut index: HashMap<String, usize> = map
-                                    .entries()
-                                    .zip(key_lines.iter())
-                                    .map(|(e, l)| (e.key.clone(), *l))
-                                    .collect();
-                                index.insert(key.clone(), line);
-                                *seen = Some(index);
-                            }
-                            key_lines.push(line);
-                        }
-                        *slot = Some((key, span.end.byte_offset().unwrap_or(0)));
-                        *merge = is_merge;
-                    }
-                    return Ok(());
+                    return self.set_key(key, is_merge, line, span.end.byte_offset().unwrap_or(0));
                 }
                 let node = match scalar {
                     Value::Scalar(s) => Node::Scalar(s),
@@ -468,6 +448,58 @@ impl Builder {
                 self.end_collection(src)?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Records `key` as the waiting key of the top map, checking for duplicates (first
+    /// document only, as sops's first decoding pass does).
+    fn set_key(
+        &mut self,
+        key: String,
+        is_merge: bool,
+        line: usize,
+        end: usize,
+    ) -> Result<(), FormatError> {
+        let first_doc = self.doc_index == 0;
+        if let Some(Frame::Map {
+            key: slot,
+            merge,
+            seen,
+            key_lines,
+            map,
+            ..
+        }) = self.stack.last_mut()
+        {
+            if first_doc {
+                let prev = match seen {
+                    Some(index) => index.get(&key).copied(),
+                    None => map
+                        .entries()
+                        .zip(key_lines.iter())
+                        .find(|(e, _)| e.key == key)
+                        .map(|(_, l)| *l),
+                };
+                if let Some(prev) = prev {
+                    return Err(perr(format!(
+                        "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
+                    )));
+                }
+                if let Some(index) = seen {
+                    index.insert(key.clone(), line);
+                } else if key_lines.len() >= 16 {
+                    let mut index: HashMap<String, usize> = map
+                        .entries()
+                        .zip(key_lines.iter())
+                        .map(|(e, l)| (e.key.clone(), *l))
+                        .collect();
+                    index.insert(key.clone(), line);
+                    *seen = Some(index);
+                }
+                key_lines.push(line);
+            }
+            *slot = Some((key, end));
+            *merge = is_merge;
         }
         Ok(())
     }

@@ -696,23 +696,59 @@ fn inline_comments_stay_inline() {
 /// are refused.
 #[test]
 fn double_quoted_escapes_like_yaml_v3() {
-    let docs = Yaml.parse_plain(b"a: \"it\\'s\"\nb: '\\'\nc: \"\\\\'\"\n").expect("parse");
+    let docs = Yaml
+        .parse_plain(b"a: \"it\\'s\"\nb: '\\'\nc: \"\\\\'\"\n")
+        .expect("parse");
     assert_eq!(docs[0].get("a"), Some(&Node::str("it's")));
     assert_eq!(docs[0].get("b"), Some(&Node::str("\\")));
     assert_eq!(docs[0].get("c"), Some(&Node::str("\\'")));
     for (input, want) in [
         ("a: \"\\/\"\n", "yaml: found unknown escape character"),
-        ("x: 1\na: \"a\n  \\/\"\n", "yaml: line 2: found unknown escape character"),
-        ("a: \"\\ud83d\\ude00\"\n", "yaml: found invalid Unicode character escape code"),
-        ("x: 1\na: \"\\ud83d\"\n", "yaml: line 2: found invalid Unicode character escape code"),
-        ("a: \"\\U00110000\"\n", "yaml: found invalid Unicode character escape code"),
-        ("x: 1\na: \"\\q\"\n", "yaml: line 2: found unknown escape character"),
+        (
+            "x: 1\na: \"a\n  \\/\"\n",
+            "yaml: line 2: found unknown escape character",
+        ),
+        (
+            "a: \"\\ud83d\\ude00\"\n",
+            "yaml: found invalid Unicode character escape code",
+        ),
+        (
+            "x: 1\na: \"\\ud83d\"\n",
+            "yaml: line 2: found invalid Unicode character escape code",
+        ),
+        (
+            "a: \"\\U00110000\"\n",
+            "yaml: found invalid Unicode character escape code",
+        ),
+        (
+            "x: 1\na: \"\\q\"\n",
+            "yaml: line 2: found unknown escape character",
+        ),
     ] {
         match Yaml.parse_plain(input.as_bytes()) {
             Err(FormatError::Parse(m)) => assert_eq!(m, want, "{input:?}"),
             other => panic!("{input:?}: {other:?}"),
         }
     }
-    let docs = Yaml.parse_plain(b"a: \"\\U0001F600 \\x41\"\n").expect("parse");
+    let docs = Yaml
+        .parse_plain(b"a: \"\\U0001F600 \\x41\"\n")
+        .expect("parse");
     assert_eq!(docs[0].get("a"), Some(&Node::str("\u{1F600} A")));
+}
+
+/// sops ignores the decoding errors of later documents (null values) and reads an alias used
+/// as a key as the string it refers to.
+#[test]
+fn later_documents_and_alias_keys_like_sops() {
+    let docs = Yaml
+        .parse_plain(b"a: 1\n---\nb: !!int x\nc: !!binary \"@@\"\nd: !!bool 1\n")
+        .expect("parse");
+    for k in ["b", "c", "d"] {
+        assert_eq!(docs[1].get(k), Some(&Node::Scalar(Scalar::Null)), "{k}");
+    }
+    assert!(Yaml.parse_plain(b"b: !!int x\n").is_err());
+    let docs = Yaml.parse_plain(b"a: &k key\n*k : 2\n").expect("parse");
+    assert_eq!(docs[0].get("key"), Some(&Node::Scalar(Scalar::Int(2))));
+    assert!(Yaml.parse_plain(b"a: &k key\n*k : 2\nkey: 3\n").is_err());
+    assert!(Yaml.parse_plain(b"a: &k 1\n*k : 2\n").is_err());
 }
