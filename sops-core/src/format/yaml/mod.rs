@@ -13,6 +13,7 @@ mod emit;
 mod fast;
 mod parse;
 mod resolve;
+mod tabs;
 
 use super::{Codec, EmitOptions, FormatError, Trailer};
 use crate::tree::{Document, Node, Scalar};

@@ -106,6 +106,10 @@ struct Builder {
     anchors: HashMap<usize, (Node, usize)>,
     /// The latest anchor of each name, for aliases to an earlier document's anchor.
     anchor_names: HashMap<String, usize>,
+    /// Positions for the tab check, when the input has a tab.
+    tabs: Option<super::tabs::Record>,
+    /// End of the last token other than a comment, for the tab check.
+    last_end: usize,
     count: usize,
     docs: Vec<Document>,
     root: Option<Map>,
@@ -180,9 +184,30 @@ enum Failure {
 fn parse_granit(text: &str) -> Result<Vec<Document>, Failure> {
     let mut parser = Parser::new_from_str_with_options(text, libyaml_options());
     let mut b = Builder::new();
+    if text.contains('\t') {
+        b.tabs = Some(super::tabs::Record::default());
+    }
     while let Some(item) = parser.next_event() {
-        let (event, span) = item.map_err(Failure::Scan)?;
+        let (event, span) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                // A tab that libyaml refuses may make granit stop later, with another error.
+                if let (Some(rec), Some(at)) = (&b.tabs, e.marker().byte_offset()) {
+                    let line_end = text[at.min(text.len())..]
+                        .find('\n')
+                        .map_or(text.len(), |n| at + n + 1);
+                    super::tabs::check(&text[..line_end], rec).map_err(Failure::Format)?;
+                }
+                return Err(Failure::Scan(e));
+            }
+        };
+        if b.tabs.is_some() {
+            b.record_for_tabs(&event, span);
+        }
         b.event(event, span, text).map_err(Failure::Format)?;
+    }
+    if let Some(rec) = &b.tabs {
+        super::tabs::check(text, rec).map_err(Failure::Format)?;
     }
     b.finish().map_err(Failure::Format)
 }
@@ -270,6 +295,8 @@ impl Builder {
             pending: Vec::new(),
             anchors: HashMap::new(),
             anchor_names: HashMap::new(),
+            tabs: None,
+            last_end: 0,
             count: 0,
             docs: Vec::new(),
             root: None,
@@ -277,6 +304,36 @@ impl Builder {
             last: Last::None,
             doc_index: 0,
         }
+    }
+
+    /// Notes where `event` is, for the tab check (before the event is applied).
+    fn record_for_tabs(&mut self, event: &Event<'_>, span: Span) {
+        let start = span.start.byte_offset().unwrap_or(0);
+        let end = span.end.byte_offset().unwrap_or(0);
+        let in_flow = self.stack.last().is_some_and(Frame::flow);
+        let parent = self.stack.last().map_or(-1, |f| f.col() as isize);
+        let Some(rec) = self.tabs.as_mut() else {
+            return;
+        };
+        match event {
+            Event::Comment(..) => return,
+            Event::Scalar(_, style, ..) => match style {
+                ScalarStyle::Plain if !in_flow => rec.plain.push((start, end, parent)),
+                ScalarStyle::Literal | ScalarStyle::Folded => {
+                    rec.blocks.push((self.last_end, parent))
+                }
+                _ => rec.covered.push((start, end)),
+            },
+            Event::MappingStart(StructureStyle::Flow, ..)
+            | Event::SequenceStart(StructureStyle::Flow, ..) => rec.flow_starts.push(start),
+            Event::MappingEnd | Event::SequenceEnd if in_flow => {
+                if let Some(s) = rec.flow_starts.pop() {
+                    rec.covered.push((s, end));
+                }
+            }
+            _ => {}
+        }
+        self.last_end = end;
     }
 
     fn finish(self) -> Result<Vec<Document>, FormatError> {
