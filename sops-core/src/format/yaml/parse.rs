@@ -462,7 +462,13 @@ impl Builder {
                 if self.stack.is_empty() {
                     return self.root_scalar(scalar, &value, line);
                 }
-                self.flush_pending_into_top();
+                // Comments after an empty value (`w: !x` then `# c`, or `- # c` then `- b`)
+                // belong to what follows it, as in yaml.v3.
+                let (start, end) = (
+                    span.start.byte_offset().unwrap_or(0),
+                    span.end.byte_offset().unwrap_or(0),
+                );
+                self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
@@ -632,6 +638,25 @@ impl Builder {
                 true
             }
         }
+    }
+
+    /// [`Self::flush_pending_into_top`] for the comments that end before `start` (and, for
+    /// an empty scalar, that are not on the line of its `-` or key).
+    fn flush_pending_before(&mut self, start: usize, empty: bool) {
+        if self
+            .pending
+            .iter()
+            .all(|p| p.end <= start && !(empty && p.col == usize::MAX))
+        {
+            return self.flush_pending_into_top();
+        }
+        let (before, after): (Vec<Pending>, Vec<Pending>) = self
+            .pending
+            .drain(..)
+            .partition(|p| p.end <= start && !(empty && p.col == usize::MAX));
+        self.pending = before;
+        self.flush_pending_into_top();
+        self.pending = after;
     }
 
     fn flush_pending_into_top(&mut self) {

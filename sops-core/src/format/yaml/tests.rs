@@ -752,3 +752,18 @@ fn later_documents_and_alias_keys_like_sops() {
     assert!(Yaml.parse_plain(b"a: &k key\n*k : 2\nkey: 3\n").is_err());
     assert!(Yaml.parse_plain(b"a: &k 1\n*k : 2\n").is_err());
 }
+
+/// Comments after a value that is only a tag or an anchor, or on the `- ` line of an empty
+/// item, stay after it, where sops 3.11 writes them.
+#[test]
+fn comments_after_empty_values() {
+    for (input, want) in [
+        ("w: !x\n# c\nz: 1\n", "w: \"\"\n# c\nz: 1\n"),
+        ("w: &a\n# c\nz: 1\n", "w: null\n# c\nz: 1\n"),
+        ("w: !x # c\nz: 1\n", "w: \"\"\n# c\nz: 1\n"),
+        ("l:\n  - # c\n  - b\n", "l:\n    - null\n    # c\n    - b\n"),
+        ("l:\n  - # c\n    a: 1\n  - b\n", "l:\n    # c\n    - a: 1\n    - b\n"),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+    }
+}
