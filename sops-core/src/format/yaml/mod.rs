@@ -9,6 +9,7 @@
 //!
 //! This module knows nothing about encryption: the `sops` metadata is an ordinary entry.
 
+mod breaks;
 mod emit;
 mod fast;
 mod parse;

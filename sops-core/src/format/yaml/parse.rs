@@ -110,6 +110,8 @@ struct Builder {
     tabs: Option<super::tabs::Record>,
     /// End of the last token other than a comment, for the tab check.
     last_end: usize,
+    /// Where the input had a line or paragraph separator (see [`super::breaks`]).
+    seps: Vec<(usize, char)>,
     count: usize,
     docs: Vec<Document>,
     root: Option<Map>,
@@ -135,6 +137,11 @@ pub(crate) fn parse_with(input: &[u8], fast_path: bool) -> Result<Vec<Document>,
     }
     let text = std::str::from_utf8(input).map_err(|_| perr("yaml: invalid leading UTF-8 octet"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        // Line breaks for yaml.v3, text for granit (and outside the fast path's subset).
+        let (normalized, seps) = super::breaks::normalize(text);
+        return parse_full_with(&normalized, &seps);
+    }
     if fast_path {
         if let Some(docs) = parse_fast(text) {
             return Ok(docs);
@@ -157,11 +164,17 @@ fn parse_fast(text: &str) -> Option<Vec<Document>> {
 
 /// Parses with granit, which reads all of YAML.
 pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
+    parse_full_with(text, &[])
+}
+
+/// [`parse_full`] of a text whose line and paragraph separators were replaced by `\n` at the
+/// offsets `seps` (see [`super::breaks`]).
+fn parse_full_with(text: &str, seps: &[(usize, char)]) -> Result<Vec<Document>, FormatError> {
     let mut text = std::borrow::Cow::Borrowed(text);
     // libyaml accepts `\'` in a double-quoted scalar (a `'`), which YAML 1.2 and granit do
     // not: each time granit stops at one, it is rewritten `\x27` and the input parsed again.
     for _ in 0..64 {
-        match parse_granit(&text) {
+        match parse_granit(&text, seps) {
             Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
                 Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
                 None => return Err(scan_error(&e)),
@@ -170,7 +183,7 @@ pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
             Ok(docs) => return Ok(docs),
         }
     }
-    parse_granit(&text).map_err(|f| match f {
+    parse_granit(&text, seps).map_err(|f| match f {
         Failure::Scan(e) => scan_error(&e),
         Failure::Format(e) => e,
     })
@@ -181,9 +194,10 @@ enum Failure {
     Format(FormatError),
 }
 
-fn parse_granit(text: &str) -> Result<Vec<Document>, Failure> {
+fn parse_granit(text: &str, seps: &[(usize, char)]) -> Result<Vec<Document>, Failure> {
     let mut parser = Parser::new_from_str_with_options(text, libyaml_options());
     let mut b = Builder::new();
+    b.seps = seps.to_vec();
     if text.contains('\t') {
         b.tabs = Some(super::tabs::Record::default());
     }
@@ -297,6 +311,7 @@ impl Builder {
             anchor_names: HashMap::new(),
             tabs: None,
             last_end: 0,
+            seps: Vec::new(),
             count: 0,
             docs: Vec::new(),
             root: None,
@@ -439,9 +454,30 @@ impl Builder {
                 }
                 self.attach(node, 0, size, line, true)?;
             }
-            Event::Scalar(value, style, anchor, tag) => {
+            Event::Scalar(mut value, style, anchor, tag) => {
                 self.last = Last::None;
                 self.bump(line)?;
+                if !self.seps.is_empty() {
+                    let (start, end) = (
+                        span.start.byte_offset().unwrap_or(0),
+                        span.end.byte_offset().unwrap_or(0),
+                    );
+                    let held = super::breaks::any_in(&self.seps, start, end);
+                    match style {
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted if held => {
+                            let double = style == ScalarStyle::DoubleQuoted;
+                            value =
+                                super::breaks::quoted(src, start, end, double, &self.seps).into();
+                        }
+                        ScalarStyle::Literal => {
+                            value = super::breaks::literal(src, start, &value, &self.seps).into();
+                        }
+                        ScalarStyle::Folded | ScalarStyle::Plain if held => {
+                            return Err(super::breaks::refuse(line));
+                        }
+                        _ => {}
+                    }
+                }
                 if style == ScalarStyle::DoubleQuoted {
                     let raw = src
                         .get(

@@ -762,7 +762,10 @@ fn comments_after_empty_values() {
         ("w: &a\n# c\nz: 1\n", "w: null\n# c\nz: 1\n"),
         ("w: !x # c\nz: 1\n", "w: \"\"\n# c\nz: 1\n"),
         ("l:\n  - # c\n  - b\n", "l:\n    - null\n    # c\n    - b\n"),
-        ("l:\n  - # c\n    a: 1\n  - b\n", "l:\n    # c\n    - a: 1\n    - b\n"),
+        (
+            "l:\n  - # c\n    a: 1\n  - b\n",
+            "l:\n    # c\n    - a: 1\n    - b\n",
+        ),
     ] {
         assert_eq!(roundtrip(input), want, "{input:?}");
     }
