@@ -22,6 +22,8 @@ pub(crate) struct Emitter {
     whitespace: bool,
     /// Inline comments for the end of the value being written (yaml.v3's line comment).
     line_comment: Vec<String>,
+    /// Writing the first document, the only one whose merge keys sops checks.
+    pub(crate) first_doc: bool,
 }
 
 /// How a string is written.
@@ -43,6 +45,7 @@ impl Emitter {
             indention: true,
             whitespace: true,
             line_comment: Vec::new(),
+            first_doc: true,
         }
     }
 
@@ -217,9 +220,10 @@ impl Emitter {
     /// Writes `key: value` of a map at `indent`.
     fn entry(&mut self, e: &Entry, indent: usize, depth: usize) -> Result<(), FormatError> {
         self.write_indent(indent);
-        if e.key == "<<" && !mergeable(&e.value) {
-            // yaml.v3 writes `!!merge <<`, which it then reads as a merge key and refuses
-            // unless the value is a map or a list of maps: quote it so that the file reads back.
+        if e.key == "<<" && self.first_doc && !mergeable(&e.value) {
+            // yaml.v3 writes `!!merge <<`, which sops then reads as a merge key and refuses
+            // (in the first document) unless the value is a map or a list of maps: quote it so
+            // that the file reads back.
             self.double("<<");
             self.indicator(":", false, false, false);
         } else if is_simple_key(&e.key) {

@@ -78,6 +78,7 @@ fn emit_documents(
         if i > 0 {
             e.out.extend_from_slice(b"---\n");
         }
+        e.first_doc = i == 0;
         e.document(doc, trailer.for_document(i))?;
         e.end_document();
     }

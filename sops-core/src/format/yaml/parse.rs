@@ -112,6 +112,9 @@ struct Builder {
     last_end: usize,
     /// Where the input had a line or paragraph separator (see [`super::breaks`]).
     seps: Vec<(usize, char)>,
+    /// The first non-string key, reported once the whole input has parsed.
+    deferred: Option<FormatError>,
+    placeholders: usize,
     count: usize,
     docs: Vec<Document>,
     root: Option<Map>,
@@ -218,7 +221,16 @@ fn parse_granit(text: &str, seps: &[(usize, char)]) -> Result<Vec<Document>, Fai
         if b.tabs.is_some() {
             b.record_for_tabs(&event, span);
         }
-        b.event(event, span, text).map_err(Failure::Format)?;
+        if let Err(e) = b.event(event, span, text) {
+            // libyaml's scanner would have stopped at a refused tab before this.
+            if let (Some(rec), Some(at)) = (&b.tabs, span.start.byte_offset()) {
+                let line_end = text[at.min(text.len())..]
+                    .find('\n')
+                    .map_or(text.len(), |n| at + n + 1);
+                super::tabs::check(&text[..line_end], rec).map_err(Failure::Format)?;
+            }
+            return Err(Failure::Format(e));
+        }
     }
     if let Some(rec) = &b.tabs {
         super::tabs::check(text, rec).map_err(Failure::Format)?;
@@ -312,6 +324,8 @@ impl Builder {
             tabs: None,
             last_end: 0,
             seps: Vec::new(),
+            deferred: None,
+            placeholders: 0,
             count: 0,
             docs: Vec::new(),
             root: None,
@@ -351,7 +365,25 @@ impl Builder {
         self.last_end = end;
     }
 
+    /// A key sops refuses only when it encrypts the tree, after reading the whole file: the
+    /// error waits for the end of the input (a syntax error anywhere comes first), and a
+    /// placeholder key stands in meanwhile.
+    fn defer_key_error(
+        &mut self,
+        e: FormatError,
+        line: usize,
+        end: usize,
+    ) -> Result<(), FormatError> {
+        self.deferred.get_or_insert(e);
+        self.placeholders += 1;
+        let key = format!("\u{0}non-string key {}", self.placeholders);
+        self.set_key(key, false, line, end)
+    }
+
     fn finish(self) -> Result<Vec<Document>, FormatError> {
+        if let Some(e) = self.deferred {
+            return Err(e);
+        }
         if self.docs.is_empty() {
             return Err(perr("EOF"));
         }
@@ -446,10 +478,10 @@ impl Builder {
                         Node::Scalar(Scalar::Str(key)) => {
                             self.set_key(key, false, line, span.end.byte_offset().unwrap_or(0))
                         }
-                        Node::Scalar(other) => Err(non_string_key(&other)),
-                        _ => Err(perr(format!(
-                            "yaml: line {line}: invalid map key: complex keys are not supported"
-                        ))),
+                        other => {
+                            let end = span.end.byte_offset().unwrap_or(0);
+                            self.defer_key_error(non_string_key_node(&other), line, end)
+                        }
                     };
                 }
                 self.attach(node, 0, size, line, true)?;
@@ -511,11 +543,15 @@ impl Builder {
                     let key = match scalar {
                         Value::Scalar(Scalar::Str(s)) => s,
                         Value::Merge => "<<".to_string(),
-                        Value::Scalar(other) => return Err(non_string_key(&other)),
+                        Value::Scalar(other) => {
+                            let end = span.end.byte_offset().unwrap_or(0);
+                            return self.defer_key_error(non_string_key(&other), line, end);
+                        }
                         Value::Uint(u) => {
-                            return Err(FormatError::Unsupported(format!(
+                            let end = span.end.byte_offset().unwrap_or(0);
+                            return self.defer_key_error(FormatError::Unsupported(format!(
                                 "Error encrypting tree: Error walking tree: Tree contains a non-string key (type uint64): %!s(uint64={u}). Only string keys aresupported"
-                            )))
+                            )), line, end);
                         }
                     };
                     if anchor != 0 {
@@ -1113,6 +1149,47 @@ fn non_string_key(s: &Scalar) -> FormatError {
     FormatError::Unsupported(format!(
         "Error encrypting tree: Error walking tree: Tree contains a non-string key (type {ty}): {shown}. Only string keys aresupported"
     ))
+}
+
+/// sops's error for a key that is an alias to a map or a list (or a non-string scalar).
+fn non_string_key_node(node: &Node) -> FormatError {
+    let ty = match node {
+        Node::Scalar(s) => return non_string_key(s),
+        Node::Map(_) => "map[string]interface {}",
+        Node::Seq(_) => "[]interface {}",
+    };
+    FormatError::Unsupported(format!(
+        "Error encrypting tree: Error walking tree: Tree contains a non-string key (type {ty}): {}. Only string keys aresupported",
+        go_format(node)
+    ))
+}
+
+/// Go's `%s` of the value yaml.v3 decodes `node` to (maps print with sorted keys).
+fn go_format(node: &Node) -> String {
+    match node {
+        Node::Scalar(Scalar::Str(s)) => s.clone(),
+        Node::Scalar(Scalar::Null) => "%!s(<nil>)".into(),
+        Node::Scalar(Scalar::Bool(b)) => format!("%!s(bool={b})"),
+        Node::Scalar(Scalar::Int(i)) => format!("%!s(int={i})"),
+        Node::Scalar(Scalar::Float(f)) => {
+            format!("%!s(float64={})", crate::number::format_float_g(*f))
+        }
+        Node::Scalar(Scalar::Time(t)) => t.clone(),
+        Node::Scalar(Scalar::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        Node::Map(m) => {
+            let mut entries: Vec<_> = m.entries().collect();
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}:{}", e.key, go_format(&e.value)))
+                .collect();
+            format!("map[{}]", inner.join(" "))
+        }
+        Node::Seq(s) => {
+            let inner: Vec<String> = s.values().map(go_format).collect();
+            format!("[{}]", inner.join(" "))
+        }
+    }
 }
 
 /// A scalar event's value after tag handling and resolution.

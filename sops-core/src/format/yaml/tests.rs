@@ -553,6 +553,23 @@ fn string_merge_key_reads_back() {
     assert_eq!(roundtrip(&out), out);
     let out = roundtrip("\"<<\": null\n");
     assert_eq!(out, "\"<<\": null\n");
+    // sops checks merges in the first document only, and reads its `!!merge <<: null` back in
+    // a later one: that form stays.
+    let out = roundtrip("a: 1\n---\n\"<<\": ~\n");
+    assert_eq!(out, "a: 1\n---\n!!merge <<: null\n");
+    assert_eq!(roundtrip(&out), out);
+    // Alias keys and non-string keys: sops's encryption-time error, after a syntax error.
+    match Yaml.parse_plain(b"b: &b {m: 1}\n*b : x\n") {
+        Err(FormatError::Unsupported(m)) => assert!(
+            m.contains("non-string key (type map[string]interface {}): map[m:%!s(int=1)]."),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        Yaml.parse_plain(b"0: x\nb: [\n"),
+        Err(FormatError::Parse(_))
+    ));
     let out = roundtrip("base: &b {x: 1}\n<<: *b\n");
     assert_eq!(out, "base:\n    x: 1\n!!merge <<:\n    x: 1\n");
     assert_eq!(roundtrip(&out), out);
