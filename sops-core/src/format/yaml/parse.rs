@@ -103,7 +103,8 @@ enum Last {
 struct Builder {
     stack: Vec<Frame>,
     pending: Vec<Pending>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Each anchored node, with its size in nodes and its line.
+    anchors: HashMap<usize, (Node, usize, usize)>,
     /// The latest anchor of each name, for aliases to an earlier document's anchor.
     anchor_names: HashMap<String, usize>,
     /// Positions for the tab check, when the input has a tab.
@@ -114,6 +115,8 @@ struct Builder {
     seps: Vec<(usize, char)>,
     /// The first non-string key, reported once the whole input has parsed.
     deferred: Option<FormatError>,
+    /// The first error of sops's decoding of the first document, reported at its end.
+    deferred_doc: Option<FormatError>,
     placeholders: usize,
     count: usize,
     docs: Vec<Document>,
@@ -325,6 +328,7 @@ impl Builder {
             last_end: 0,
             seps: Vec::new(),
             deferred: None,
+            deferred_doc: None,
             placeholders: 0,
             count: 0,
             docs: Vec::new(),
@@ -421,6 +425,9 @@ impl Builder {
                 self.doc_seen_root = false;
             }
             Event::DocumentEnd => {
+                if let Some(e) = self.deferred_doc.take() {
+                    return Err(e);
+                }
                 let had_root = self.root.is_some();
                 let mut root = self.root.take().unwrap_or_default();
                 // An empty document's comments end up at the end of the previous document.
@@ -458,7 +465,7 @@ impl Builder {
             }
             Event::Alias(id) => {
                 self.last = Last::None;
-                let (node, size) =
+                let (node, size, anchor_line) =
                     self.anchors.get(&id).cloned().ok_or_else(|| {
                         perr(format!("yaml: line {line}: unknown anchor referenced"))
                     })?;
@@ -480,6 +487,21 @@ impl Builder {
                         }
                         other => {
                             let end = span.end.byte_offset().unwrap_or(0);
+                            if self.doc_index == 0 && !matches!(other, Node::Scalar(_)) {
+                                // sops's first pass decodes the first document into a map of
+                                // strings, which refuses such a key once the document is read.
+                                let e = if self.stack.len() == 1 {
+                                    let tag = if matches!(other, Node::Map(_)) {
+                                        "!!map"
+                                    } else {
+                                        "!!seq"
+                                    };
+                                    perr(format!("yaml: unmarshal errors:\n  line {anchor_line}: cannot unmarshal {tag} into string"))
+                                } else {
+                                    perr(format!("yaml: invalid map key: {}", go_syntax(&other)))
+                                };
+                                self.deferred_doc.get_or_insert(e);
+                            }
                             self.defer_key_error(non_string_key_node(&other), line, end)
                         }
                     };
@@ -555,7 +577,8 @@ impl Builder {
                         }
                     };
                     if anchor != 0 {
-                        self.anchors.insert(anchor, (Node::str(key.clone()), 1));
+                        self.anchors
+                            .insert(anchor, (Node::str(key.clone()), 1, line));
                     }
                     return self.set_key(key, is_merge, line, span.end.byte_offset().unwrap_or(0));
                 }
@@ -966,7 +989,8 @@ impl Builder {
         leaf: bool,
     ) -> Result<(), FormatError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), size.max(1)));
+            self.anchors
+                .insert(anchor, (node.clone(), size.max(1), _line));
         }
         let Some(top) = self.stack.last_mut() else {
             return Ok(());
@@ -1188,6 +1212,32 @@ fn go_format(node: &Node) -> String {
         Node::Seq(s) => {
             let inner: Vec<String> = s.values().map(go_format).collect();
             format!("[{}]", inner.join(" "))
+        }
+    }
+}
+
+/// Go's `%#v` of the value yaml.v3 decodes `node` to.
+fn go_syntax(node: &Node) -> String {
+    match node {
+        Node::Scalar(Scalar::Str(s)) => format!("{s:?}"),
+        Node::Scalar(Scalar::Null) => "interface {}(nil)".into(),
+        Node::Scalar(Scalar::Bool(b)) => b.to_string(),
+        Node::Scalar(Scalar::Int(i)) => i.to_string(),
+        Node::Scalar(Scalar::Float(f)) => crate::number::format_float_g(*f),
+        Node::Scalar(Scalar::Time(t)) => t.clone(),
+        Node::Scalar(Scalar::Bytes(b)) => format!("{:?}", String::from_utf8_lossy(b)),
+        Node::Map(m) => {
+            let mut entries: Vec<_> = m.entries().collect();
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{:?}:{}", e.key, go_syntax(&e.value)))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", inner.join(", "))
+        }
+        Node::Seq(s) => {
+            let inner: Vec<String> = s.values().map(go_syntax).collect();
+            format!("[]interface {{}}{{{}}}", inner.join(", "))
         }
     }
 }

@@ -559,7 +559,23 @@ fn string_merge_key_reads_back() {
     assert_eq!(out, "a: 1\n---\n!!merge <<: null\n");
     assert_eq!(roundtrip(&out), out);
     // Alias keys and non-string keys: sops's encryption-time error, after a syntax error.
-    match Yaml.parse_plain(b"b: &b {m: 1}\n*b : x\n") {
+    // In the first document, sops's first decoding pass refuses them (exit code 2).
+    for (input, want) in [
+        (
+            "b: &b {m: 1}\n*b : x\n",
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!map into string",
+        ),
+        (
+            "b: &b {m: 1}\nk:\n  *b : x\n",
+            "yaml: invalid map key: map[string]interface {}{\"m\":1}",
+        ),
+    ] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(m, want),
+            other => panic!("{other:?}"),
+        }
+    }
+    match Yaml.parse_plain(b"a: 1\n---\nb: &b {m: 1}\n*b : x\n") {
         Err(FormatError::Unsupported(m)) => assert!(
             m.contains("non-string key (type map[string]interface {}): map[m:%!s(int=1)]."),
             "{m}"
