@@ -539,7 +539,10 @@ impl Emitter {
         self.indicator("|", true, false, false);
         let mut hints = String::new();
         let first = s.chars().next();
-        if first.is_some_and(|c| c == ' ' || is_break(c)) {
+        // (yaml.v3 adds the indentation indicator for a leading space or break only, and then
+        // cannot read back a block whose first line starts with a tab: it prints such a
+        // string as `null` instead. We add the indicator, and the block reads back.)
+        if first.is_some_and(|c| c == ' ' || c == '\t' || is_break(c)) {
             hints.push_str(&self.best.to_string());
         }
         let mut rev = s.chars().rev();

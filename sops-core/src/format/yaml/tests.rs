@@ -803,3 +803,17 @@ fn comments_after_empty_values() {
         assert_eq!(roundtrip(input), want, "{input:?}");
     }
 }
+
+/// A string starting with a tab and holding a newline is written as a literal block with an
+/// indentation indicator, which reads back (sops prints `null` for it).
+#[test]
+fn tab_led_multiline_string_reads_back() {
+    for v in ["\tx\ny", "\t\n", "\tx\n\ty\n"] {
+        let mut m = Map::new();
+        m.push("k", Node::str(v));
+        let out = Yaml.emit_plain(&[m], &opts(None)).expect("emit");
+        let back = Yaml.parse_plain(&out).expect("parse");
+        assert_eq!(back[0].get("k"), Some(&Node::str(v)), "{v:?}");
+    }
+    assert_eq!(roundtrip("k: \"\\tx\\ny\"\n"), "k: |4-\n    \tx\n    y\n");
+}
