@@ -343,7 +343,9 @@ fn corpus_interop_both_directions() {
                 continue;
             }
             let same = r.status.code() == o.status.code() && r.stdout == o.stdout;
-            if !same && !(who == "ours" && same_yaml_data(&dir, &enc_name)) {
+            // Our YAML keeps inline comments inline (sops 3.13); 3.11 moves them: compare data.
+            let same_data = || who == "ours" && same_yaml_data(&dir, &enc_name);
+            if !same && !same_data() {
                 failures.push(format!(
                     "{name} encrypted by {who}: reference rc {:?} printed {:?} ({}); ours rc {:?} printed {:?} ({})",
                     r.status.code(),
