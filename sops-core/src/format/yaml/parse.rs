@@ -143,7 +143,7 @@ pub(crate) fn parse_with(input: &[u8], fast_path: bool) -> Result<Vec<Document>,
     }
     let text = std::str::from_utf8(input).map_err(|_| perr("yaml: invalid leading UTF-8 octet"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+    if has_unicode_break(text) {
         // Line breaks for yaml.v3, text for granit (and outside the fast path's subset).
         let (normalized, seps) = super::breaks::normalize(text);
         return parse_full_with(&normalized, &seps);
@@ -154,6 +154,17 @@ pub(crate) fn parse_with(input: &[u8], fast_path: bool) -> Result<Vec<Document>,
         }
     }
     parse_full(text)
+}
+
+/// True if `text` holds NEL, LS or PS (found through their lead bytes, which are rare).
+fn has_unicode_break(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr2_iter(0xC2, 0xE2, b).any(|i| {
+        matches!(
+            (b[i], b.get(i + 1), b.get(i + 2)),
+            (0xC2, Some(0x85), _) | (0xE2, Some(0x80), Some(0xA8 | 0xA9))
+        )
+    })
 }
 
 /// The fast path: `None` when the input leaves its subset or anything goes wrong, in which

@@ -526,23 +526,6 @@ fn perf_big_file() {
     );
 }
 
-#[test]
-#[ignore]
-fn zz_dump_events() {
-    let p = std::env::var("YAML_EV").expect("YAML_EV");
-    let text = std::fs::read_to_string(&p).unwrap();
-    for ev in granit_parser::Parser::new_from_str(&text) {
-        match ev {
-            Ok((e, s)) => println!(
-                "{e:?} {:?}..{:?}",
-                s.start.byte_offset(),
-                s.end.byte_offset()
-            ),
-            Err(e) => println!("ERR {e:?}"),
-        }
-    }
-}
-
 /// A `"<<"` key with a scalar value is written quoted, so that the file reads back (yaml.v3
 /// writes `!!merge <<: x`, which it then refuses as a merge of a scalar); a real merge key
 /// keeps sops's `!!merge <<` form.
