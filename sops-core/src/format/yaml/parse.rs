@@ -113,6 +113,8 @@ struct Builder {
     last_end: usize,
     /// Where the input had a line or paragraph separator (see [`super::breaks`]).
     seps: Vec<(usize, char)>,
+    /// End of the last scalar, alias or flow collection stored.
+    leaf_end: usize,
     /// The first non-string key, reported once the whole input has parsed.
     deferred: Option<FormatError>,
     /// The first error of sops's decoding of the first document, reported at its end.
@@ -338,6 +340,7 @@ impl Builder {
             tabs: None,
             last_end: 0,
             seps: Vec::new(),
+            leaf_end: 0,
             deferred: None,
             deferred_doc: None,
             placeholders: 0,
@@ -518,6 +521,7 @@ impl Builder {
                     };
                 }
                 self.attach(node, 0, size, line, true)?;
+                self.leaf_end = span.end.byte_offset().unwrap_or(0);
             }
             Event::Scalar(mut value, style, anchor, tag) => {
                 self.last = Last::None;
@@ -603,6 +607,7 @@ impl Builder {
                     }
                 };
                 self.attach(node, anchor, 1, line, true)?;
+                self.leaf_end = span.end.byte_offset().unwrap_or(0);
             }
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
@@ -615,6 +620,7 @@ impl Builder {
             Event::SequenceEnd | Event::MappingEnd => {
                 self.last = Last::None;
                 self.end_collection(src)?;
+                self.leaf_end = span.end.byte_offset().unwrap_or(0);
             }
             _ => {}
         }
@@ -694,9 +700,10 @@ impl Builder {
             ..
         } = top
         {
-            // `key: &anchor # c` or `key: !tag # c`: the comment belongs to the value.
+            // `key: &anchor # c` or `key: !tag # c`: the comment belongs to the value; so does
+            // a comment after the `- ` of an indentless list's first item.
             let between = src.get(*key_end..start).unwrap_or("");
-            if between.contains(['&', '!']) {
+            if between.contains(['&', '!', '\n']) {
                 return false;
             }
             map.push_comment(text);
@@ -704,6 +711,14 @@ impl Builder {
         }
         if let (Last::Flow(i), Frame::Seq { .. }) = (self.last, &*top) {
             self.last = Last::Leaf(i);
+        }
+        if src
+            .get(self.leaf_end..start)
+            .is_some_and(|s| s.contains('\n'))
+        {
+            // On a later line than the last value (after the `- ` of an empty item): the
+            // comment goes with what follows.
+            return false;
         }
         match self.last {
             Last::None => false,

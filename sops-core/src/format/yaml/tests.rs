@@ -782,6 +782,14 @@ fn comments_after_empty_values() {
             "l:\n  - # c\n    a: 1\n  - b\n",
             "l:\n    # c\n    - a: 1\n    - b\n",
         ),
+        (
+            "a:\n  - x\n  - # c\nb: 1\n",
+            "a:\n    - x\n    - null\n# c\nb: 1\n",
+        ),
+        (
+            "a:\n- # c\n  k: 1\nb: 1\n",
+            "a:\n    # c\n    - k: 1\nb: 1\n",
+        ),
     ] {
         assert_eq!(roundtrip(input), want, "{input:?}");
     }
