@@ -14,6 +14,7 @@ Environment: SOPS_REF, SOPS_OURS (binaries), SOPS_AGE_KEY_FILE.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,7 @@ def main():
             o = run(OURS, ["-d", "ref.enc.yaml"], d)
             if r[0] == 0 and b"ENC[AES256_GCM" not in r[1] and r[1] != o[1]:
                 problems.append("the reference's file decrypts to other bytes with ours")
+        shutil.rmtree(d, ignore_errors=True)
         if problems:
             diffs += 1
             print("== seed %d: %s" % (seed, "; ".join(problems)))
