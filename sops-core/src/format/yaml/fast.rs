@@ -37,8 +37,8 @@ where
 }
 
 /// Like [`scan`], giving the number of the line where the input left the subset (0 for a
-/// character outside it).
-fn scan_from_line<'a, F>(src: &'a str, sink: F) -> Result<(), usize>
+/// character outside it, or no final line break).
+pub(super) fn scan_from_line<'a, F>(src: &'a str, sink: F) -> Result<(), usize>
 where
     F: FnMut(Event<'a>, Span) -> Scan,
 {

@@ -145,17 +145,21 @@ pub(crate) fn parse_with(input: &[u8], fast_path: bool) -> Result<Vec<Document>,
     }
     let text = std::str::from_utf8(input).map_err(|_| perr("yaml: invalid leading UTF-8 octet"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if has_unicode_break(text) {
-        // Line breaks for yaml.v3, text for granit (and outside the fast path's subset).
-        let (normalized, seps) = super::breaks::normalize(text);
-        return parse_full_with(&normalized, &seps);
-    }
+    // Whether the fast path saw only characters of its subset (no tab, no NEL/LS/PS): then
+    // the scans for those are not needed.
+    let mut plain_characters = false;
     if fast_path {
-        if let Some(docs) = parse_fast(text) {
-            return Ok(docs);
+        match parse_fast(text) {
+            Ok(docs) => return Ok(docs),
+            Err(plain) => plain_characters = plain,
         }
     }
-    parse_full(text)
+    if !plain_characters && has_unicode_break(text) {
+        // Line breaks for yaml.v3, text for granit (and outside the fast path's subset).
+        let (normalized, seps) = super::breaks::normalize(text);
+        return parse_full_with(&normalized, &seps, true);
+    }
+    parse_full_with(text, &[], !plain_characters)
 }
 
 /// True if `text` holds NEL, LS or PS (found through their lead bytes, which are rare).
@@ -171,29 +175,35 @@ fn has_unicode_break(text: &str) -> bool {
 
 /// The fast path: `None` when the input leaves its subset or anything goes wrong, in which
 /// case granit parses the input again and reports the error, if any.
-fn parse_fast(text: &str) -> Option<Vec<Document>> {
+fn parse_fast(text: &str) -> Result<Vec<Document>, bool> {
     let mut b = Builder::new();
-    super::fast::scan(text, |event, span| {
+    super::fast::scan_from_line(text, |event, span| {
         b.event(event, span, text)
             .map_err(|_| super::fast::Unsupported)
     })
-    .ok()?;
-    b.finish().ok()
+    // Line 0: a character outside the subset (or no final line break).
+    .map_err(|line| line > 0)?;
+    b.finish().map_err(|_| true)
 }
 
 /// Parses with granit, which reads all of YAML.
 pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
-    parse_full_with(text, &[])
+    parse_full_with(text, &[], true)
 }
 
 /// [`parse_full`] of a text whose line and paragraph separators were replaced by `\n` at the
 /// offsets `seps` (see [`super::breaks`]).
-fn parse_full_with(text: &str, seps: &[(usize, char)]) -> Result<Vec<Document>, FormatError> {
+/// `may_have_tabs`: false when the input is known to hold no tab.
+fn parse_full_with(
+    text: &str,
+    seps: &[(usize, char)],
+    may_have_tabs: bool,
+) -> Result<Vec<Document>, FormatError> {
     let mut text = std::borrow::Cow::Borrowed(text);
     // libyaml accepts `\'` in a double-quoted scalar (a `'`), which YAML 1.2 and granit do
     // not: each time granit stops at one, it is rewritten `\x27` and the input parsed again.
     for _ in 0..64 {
-        match parse_granit(&text, seps) {
+        match parse_granit(&text, seps, may_have_tabs) {
             Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
                 Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
                 None => return Err(scan_error(&e)),
@@ -202,7 +212,7 @@ fn parse_full_with(text: &str, seps: &[(usize, char)]) -> Result<Vec<Document>, 
             Ok(docs) => return Ok(docs),
         }
     }
-    parse_granit(&text, seps).map_err(|f| match f {
+    parse_granit(&text, seps, may_have_tabs).map_err(|f| match f {
         Failure::Scan(e) => scan_error(&e),
         Failure::Format(e) => e,
     })
@@ -213,11 +223,15 @@ enum Failure {
     Format(FormatError),
 }
 
-fn parse_granit(text: &str, seps: &[(usize, char)]) -> Result<Vec<Document>, Failure> {
+fn parse_granit(
+    text: &str,
+    seps: &[(usize, char)],
+    may_have_tabs: bool,
+) -> Result<Vec<Document>, Failure> {
     let mut parser = Parser::new_from_str_with_options(text, libyaml_options());
     let mut b = Builder::new();
     b.seps = seps.to_vec();
-    if text.contains('\t') {
+    if may_have_tabs && text.contains('\t') {
         b.tabs = Some(super::tabs::Record::default());
     }
     while let Some(item) = parser.next_event() {
