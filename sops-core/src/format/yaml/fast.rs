@@ -29,6 +29,7 @@ type Scan<T = ()> = Result<T, Unsupported>;
 const MAX_KEY_LEN: usize = 1024;
 
 /// Feeds `sink` the events of `src`, or stops with [`Unsupported`] (also when `sink` does).
+#[cfg(test)]
 pub(super) fn scan<'a, F>(src: &'a str, sink: F) -> Scan
 where
     F: FnMut(Event<'a>, Span) -> Scan,

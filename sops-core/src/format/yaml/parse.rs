@@ -187,11 +187,12 @@ fn parse_fast(text: &str) -> Result<Vec<Document>, bool> {
 }
 
 /// Parses with granit, which reads all of YAML.
+#[cfg(test)]
 pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
     parse_full_with(text, &[], true)
 }
 
-/// [`parse_full`] of a text whose line and paragraph separators were replaced by `\n` at the
+/// Parses with granit a text whose line and paragraph separators were replaced by `\n` at the
 /// offsets `seps` (see [`super::breaks`]).
 /// `may_have_tabs`: false when the input is known to hold no tab.
 fn parse_full_with(
