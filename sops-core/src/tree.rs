@@ -89,12 +89,26 @@ pub enum SeqItem {
 pub struct Comment {
     /// The comment's text or its encrypted form.
     pub text: String,
+    /// A YAML comment that sat on the line of the value that follows it in the tree
+    /// (`key: value # note`): written back on that value's line (sops 3.13, PR 2131).
+    pub inline: bool,
 }
 
 impl Comment {
     /// A comment with the given text.
     pub fn new(text: impl Into<String>) -> Self {
-        Comment { text: text.into() }
+        Comment {
+            text: text.into(),
+            inline: false,
+        }
+    }
+
+    /// A comment written on the line of the value that follows it.
+    pub fn inline(text: impl Into<String>) -> Self {
+        Comment {
+            text: text.into(),
+            inline: true,
+        }
     }
 }
 

@@ -20,6 +20,10 @@ pub(crate) struct Emitter {
     indention: bool,
     /// The last character written was white space.
     whitespace: bool,
+    /// Inline comments for the end of the value being written (yaml.v3's line comment).
+    line_comment: Vec<String>,
+    /// Writing the first document, the only one whose merge keys sops checks.
+    pub(crate) first_doc: bool,
 }
 
 /// How a string is written.
@@ -40,7 +44,33 @@ impl Emitter {
             column: 0,
             indention: true,
             whitespace: true,
+            line_comment: Vec::new(),
+            first_doc: true,
         }
+    }
+
+    /// Writes the pending inline comments at the end of the current line, then a line break,
+    /// as yaml.v3 writes a line comment; continuation lines go at `indent`.
+    fn line_comment(&mut self, indent: usize) {
+        if self.line_comment.is_empty() {
+            return;
+        }
+        if !self.whitespace {
+            self.out.push(b' ');
+            self.column += 1;
+        }
+        let comments = std::mem::take(&mut self.line_comment);
+        for (i, text) in comments.iter().enumerate() {
+            if i > 0 {
+                self.write_indent(indent);
+            }
+            self.out.push(b'#');
+            self.column += 1;
+            self.write(text);
+            self.indention = false;
+            self.put_break();
+        }
+        self.whitespace = true;
     }
 
     fn put_break(&mut self) {
@@ -147,12 +177,27 @@ impl Emitter {
                 parent,
             );
         }
+        let mut inline: Vec<&str> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             warm_map_items(items, i);
             match item {
+                MapItem::Comment(c) if c.inline => inline.push(&c.text),
                 MapItem::Comment(c) => self.comment(&c.text, indent),
-                MapItem::Entry(e) => self.entry(e, indent, depth)?,
+                MapItem::Entry(e) => {
+                    if !inline.is_empty() {
+                        self.inline_comments(
+                            &mut inline,
+                            matches!(e.value, Node::Scalar(_)),
+                            indent,
+                        );
+                    }
+                    self.entry(e, indent, depth)?
+                }
             }
+        }
+        // Inline comments with no value after them end the map, like other comments.
+        for text in inline {
+            self.comment(text, indent);
         }
         for e in trailer {
             self.entry(e, indent, depth)?;
@@ -160,10 +205,28 @@ impl Emitter {
         Ok(())
     }
 
+    /// Makes `pending` the line comment of the next value when it is written on one line with
+    /// its key or `-` (`inline_ok`), else writes them on their own lines at `indent`.
+    fn inline_comments(&mut self, pending: &mut Vec<&str>, inline_ok: bool, indent: usize) {
+        if inline_ok {
+            self.line_comment = pending.drain(..).map(str::to_string).collect();
+        } else {
+            for text in pending.drain(..) {
+                self.comment(text, indent);
+            }
+        }
+    }
+
     /// Writes `key: value` of a map at `indent`.
     fn entry(&mut self, e: &Entry, indent: usize, depth: usize) -> Result<(), FormatError> {
         self.write_indent(indent);
-        if is_simple_key(&e.key) {
+        if e.key == "<<" && self.first_doc && !mergeable(&e.value) {
+            // yaml.v3 writes `!!merge <<`, which sops then reads as a merge key and refuses
+            // (in the first document) unless the value is a map or a list of maps: quote it so
+            // that the file reads back.
+            self.double("<<");
+            self.indicator(":", false, false, false);
+        } else if is_simple_key(&e.key) {
             self.string(&e.key, indent, true);
             self.indicator(":", false, false, false);
         } else {
@@ -199,9 +262,15 @@ impl Emitter {
             }
             return Ok(());
         }
+        let mut inline: Vec<&str> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             warm_seq_items(items, i);
+            if let SeqItem::Node(_) = item {
+                // The item's inline comments go on its `- ` line.
+                self.line_comment = inline.drain(..).map(str::to_string).collect();
+            }
             match item {
+                SeqItem::Comment(c) if c.inline => inline.push(&c.text),
                 SeqItem::Comment(c) if !is_enc_comment(&c.text) => self.comment(&c.text, indent),
                 SeqItem::Comment(c) => {
                     self.write_indent(indent);
@@ -227,17 +296,18 @@ impl Emitter {
                     }
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
+                    self.line_comment(indent);
                     self.seq(&inner.items[lead..], (indent, true), depth + 1)?;
                 }
                 SeqItem::Node(Node::Map(m))
-                    if matches!(m.items.first(), Some(MapItem::Comment(_)))
+                    if matches!(m.items.first(), Some(MapItem::Comment(c)) if !c.inline)
                         && m.entries().next().is_some() =>
                 {
                     // yaml.v3 writes a mapping's head comment before the item's `- `.
                     let lead = m
                         .items
                         .iter()
-                        .take_while(|i| matches!(i, MapItem::Comment(_)))
+                        .take_while(|i| matches!(i, MapItem::Comment(c) if !c.inline))
                         .count();
                     for c in &m.items[..lead] {
                         if let MapItem::Comment(c) = c {
@@ -246,14 +316,28 @@ impl Emitter {
                     }
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
+                    self.line_comment(indent);
                     self.map(&m.items[lead..], &[], Some((indent, true)), depth + 1)?;
                 }
                 SeqItem::Node(n) => {
                     self.write_indent(indent);
                     self.indicator("-", true, false, true);
+                    let block = match n {
+                        Node::Map(m) => m.entries().next().is_some(),
+                        Node::Seq(s) => s.values().next().is_some(),
+                        Node::Scalar(_) => false,
+                    };
+                    if block {
+                        self.line_comment(indent);
+                    }
                     self.value(n, indent, true, depth)?;
+                    self.line_comment(indent);
                 }
             }
+        }
+        // Inline comments with no item after them end the sequence, like other comments.
+        for text in inline {
+            self.comment(text, indent);
         }
         Ok(())
     }
@@ -270,6 +354,7 @@ impl Emitter {
             Node::Scalar(s) => {
                 let at = self.nested(indent, in_seq);
                 self.scalar(s, at, false, false);
+                self.line_comment(indent);
                 Ok(())
             }
             Node::Map(m) => self.map(&m.items, &[], Some((indent, in_seq)), depth + 1),
@@ -454,7 +539,10 @@ impl Emitter {
         self.indicator("|", true, false, false);
         let mut hints = String::new();
         let first = s.chars().next();
-        if first.is_some_and(|c| c == ' ' || is_break(c)) {
+        // (yaml.v3 adds the indentation indicator for a leading space or break only, and then
+        // cannot read back a block whose first line starts with a tab: it prints such a
+        // string as `null` instead. We add the indicator, and the block reads back.)
+        if first.is_some_and(|c| c == ' ' || c == '\t' || is_break(c)) {
             hints.push_str(&self.best.to_string());
         }
         let mut rev = s.chars().rev();
@@ -470,7 +558,11 @@ impl Emitter {
         if !hints.is_empty() {
             self.write(&hints);
         }
-        self.put_break();
+        if self.line_comment.is_empty() {
+            self.put_break();
+        } else {
+            self.line_comment(indent);
+        }
         let mut breaks = true;
         for line_piece in split_breaks(s) {
             match line_piece {
@@ -662,6 +754,15 @@ impl Flags {
             a.block_plain = false;
         }
         a
+    }
+}
+
+/// True for a value that yaml.v3 accepts after a merge key: a map or a list of maps.
+fn mergeable(node: &Node) -> bool {
+    match node {
+        Node::Map(_) => true,
+        Node::Seq(s) => s.values().all(|n| matches!(n, Node::Map(_))),
+        Node::Scalar(_) => false,
     }
 }
 

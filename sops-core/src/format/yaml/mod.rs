@@ -1,18 +1,23 @@
-//! YAML, read and written exactly as sops 3.11 does through Go's yaml.v3.
+//! YAML, read and written as sops does through Go's yaml.v3 (libyaml's YAML 1.1 reading).
 //!
-//! Parsing builds our tree straight from granit-parser's event stream: scalars are typed with
-//! yaml.v3's resolution rules ([`resolve`]), aliases are expanded (with a bound on the total
-//! size), `<<` stays a literal key, and comments become items of the map or sequence that holds
-//! them, same-line comments moved above what they follow, as sops does. Writing ([`emit`])
+//! Parsing builds our tree straight from granit-parser's event stream, with granit's
+//! libyaml-compatible options and the checks of [`tabs`] and [`breaks`] where YAML 1.2 and
+//! libyaml differ: scalars are typed with yaml.v3's resolution rules ([`resolve`]), aliases are
+//! expanded (with a bound on the total size), `<<` stays a literal key (checked as yaml.v3
+//! checks merges), and comments become items of the map or sequence that holds them; a
+//! comment on the line of a scalar value is an inline comment placed before it and written
+//! back on that line, as sops 3.13 does (PR 2131). Writing ([`emit`])
 //! reproduces yaml.v3's encoder: 4-space default indentation with indented sequences, its
 //! quoting rules, literal blocks for multi-line strings and no line folding.
 //!
 //! This module knows nothing about encryption: the `sops` metadata is an ordinary entry.
 
+mod breaks;
 mod emit;
 mod fast;
 mod parse;
 mod resolve;
+mod tabs;
 
 use super::{Codec, EmitOptions, FormatError, Trailer};
 use crate::tree::{Document, Node, Scalar};
@@ -76,6 +81,7 @@ fn emit_documents(
         if i > 0 {
             e.out.extend_from_slice(b"---\n");
         }
+        e.first_doc = i == 0;
         e.document(doc, trailer.for_document(i))?;
         e.end_document();
     }

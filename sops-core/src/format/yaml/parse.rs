@@ -24,9 +24,11 @@ enum Frame {
         anchor: usize,
         flow: bool,
         start_count: usize,
-        /// The key read, waiting for its value, with its line.
         /// The key read, waiting for its value, with the byte offset where the key ends.
         key: Option<(String, usize)>,
+        /// The waiting key is a merge key (`<<` untagged or `!!merge`) of the first document,
+        /// whose value yaml.v3 checks.
+        merge: bool,
         /// Line of each key so far, for the duplicate check (first document only).
         key_lines: Vec<usize>,
         /// Index of the keys, built once the mapping is large.
@@ -101,7 +103,23 @@ enum Last {
 struct Builder {
     stack: Vec<Frame>,
     pending: Vec<Pending>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Each anchored node, with its size in nodes and its line.
+    anchors: HashMap<usize, (Node, usize, usize)>,
+    /// The latest anchor of each name, for aliases to an earlier document's anchor.
+    anchor_names: HashMap<String, usize>,
+    /// Positions for the tab check, when the input has a tab.
+    tabs: Option<super::tabs::Record>,
+    /// End of the last token other than a comment, for the tab check.
+    last_end: usize,
+    /// Where the input had a line or paragraph separator (see [`super::breaks`]).
+    seps: Vec<(usize, char)>,
+    /// End of the last scalar, alias or flow collection stored.
+    leaf_end: usize,
+    /// The first non-string key, reported once the whole input has parsed.
+    deferred: Option<FormatError>,
+    /// The first error of sops's decoding of the first document, reported at its end.
+    deferred_doc: Option<FormatError>,
+    placeholders: usize,
     count: usize,
     docs: Vec<Document>,
     root: Option<Map>,
@@ -127,35 +145,204 @@ pub(crate) fn parse_with(input: &[u8], fast_path: bool) -> Result<Vec<Document>,
     }
     let text = std::str::from_utf8(input).map_err(|_| perr("yaml: invalid leading UTF-8 octet"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Whether the fast path saw only characters of its subset (no tab, no NEL/LS/PS): then
+    // the scans for those are not needed.
+    let mut plain_characters = false;
     if fast_path {
-        if let Some(docs) = parse_fast(text) {
-            return Ok(docs);
+        match parse_fast(text) {
+            Ok(docs) => return Ok(docs),
+            Err(plain) => plain_characters = plain,
         }
     }
-    parse_full(text)
+    if !plain_characters && has_unicode_break(text) {
+        // Line breaks for yaml.v3, text for granit (and outside the fast path's subset).
+        let (normalized, seps) = super::breaks::normalize(text);
+        return parse_full_with(&normalized, &seps, true);
+    }
+    parse_full_with(text, &[], !plain_characters)
+}
+
+/// True if `text` holds NEL, LS or PS (found through their lead bytes, which are rare).
+fn has_unicode_break(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr2_iter(0xC2, 0xE2, b).any(|i| {
+        matches!(
+            (b[i], b.get(i + 1), b.get(i + 2)),
+            (0xC2, Some(0x85), _) | (0xE2, Some(0x80), Some(0xA8 | 0xA9))
+        )
+    })
 }
 
 /// The fast path: `None` when the input leaves its subset or anything goes wrong, in which
 /// case granit parses the input again and reports the error, if any.
-fn parse_fast(text: &str) -> Option<Vec<Document>> {
+fn parse_fast(text: &str) -> Result<Vec<Document>, bool> {
     let mut b = Builder::new();
-    super::fast::scan(text, |event, span| {
+    super::fast::scan_from_line(text, |event, span| {
         b.event(event, span, text)
             .map_err(|_| super::fast::Unsupported)
     })
-    .ok()?;
-    b.finish().ok()
+    // Line 0: a character outside the subset (or no final line break).
+    .map_err(|line| line > 0)?;
+    b.finish().map_err(|_| true)
 }
 
 /// Parses with granit, which reads all of YAML.
+#[cfg(test)]
 pub(super) fn parse_full(text: &str) -> Result<Vec<Document>, FormatError> {
-    let mut parser = Parser::new_from_str(text);
-    let mut b = Builder::new();
-    while let Some(item) = parser.next_event() {
-        let (event, span) = item.map_err(|e| scan_error(&e))?;
-        b.event(event, span, text)?;
+    parse_full_with(text, &[], true)
+}
+
+/// Parses with granit a text whose line and paragraph separators were replaced by `\n` at the
+/// offsets `seps` (see [`super::breaks`]).
+/// `may_have_tabs`: false when the input is known to hold no tab.
+fn parse_full_with(
+    text: &str,
+    seps: &[(usize, char)],
+    may_have_tabs: bool,
+) -> Result<Vec<Document>, FormatError> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    // libyaml accepts `\'` in a double-quoted scalar (a `'`), which YAML 1.2 and granit do
+    // not: each time granit stops at one, it is rewritten `\x27` and the input parsed again.
+    for _ in 0..64 {
+        match parse_granit(&text, seps, may_have_tabs) {
+            Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
+                Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
+                None => return Err(scan_error(&e)),
+            },
+            Err(Failure::Format(e)) => return Err(e),
+            Ok(docs) => return Ok(docs),
+        }
     }
-    b.finish()
+    parse_granit(&text, seps, may_have_tabs).map_err(|f| match f {
+        Failure::Scan(e) => scan_error(&e),
+        Failure::Format(e) => e,
+    })
+}
+
+enum Failure {
+    Scan(granit_parser::ScanError),
+    Format(FormatError),
+}
+
+fn parse_granit(
+    text: &str,
+    seps: &[(usize, char)],
+    may_have_tabs: bool,
+) -> Result<Vec<Document>, Failure> {
+    let mut parser = Parser::new_from_str_with_options(text, libyaml_options());
+    let mut b = Builder::new();
+    b.seps = seps.to_vec();
+    if may_have_tabs && text.contains('\t') {
+        b.tabs = Some(super::tabs::Record::default());
+    }
+    while let Some(item) = parser.next_event() {
+        let (event, span) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                // A tab that libyaml refuses may make granit stop later, with another error.
+                if let (Some(rec), Some(at)) = (&b.tabs, e.marker().byte_offset()) {
+                    let line_end = text[at.min(text.len())..]
+                        .find('\n')
+                        .map_or(text.len(), |n| at + n + 1);
+                    super::tabs::check(&text[..line_end], rec).map_err(Failure::Format)?;
+                }
+                return Err(Failure::Scan(e));
+            }
+        };
+        if b.tabs.is_some() {
+            b.record_for_tabs(&event, span);
+        }
+        if let Err(e) = b.event(event, span, text) {
+            // libyaml's scanner would have stopped at a refused tab before this.
+            if let (Some(rec), Some(at)) = (&b.tabs, span.start.byte_offset()) {
+                let line_end = text[at.min(text.len())..]
+                    .find('\n')
+                    .map_or(text.len(), |n| at + n + 1);
+                super::tabs::check(&text[..line_end], rec).map_err(Failure::Format)?;
+            }
+            return Err(Failure::Format(e));
+        }
+    }
+    if let Some(rec) = &b.tabs {
+        super::tabs::check(text, rec).map_err(Failure::Format)?;
+    }
+    b.finish().map_err(Failure::Format)
+}
+
+/// Where granit refused an escaped `'` (`\'`) in a double-quoted scalar, if it did.
+fn escaped_quote_at(text: &str, e: &granit_parser::ScanError) -> Option<usize> {
+    if *e.kind() != granit_parser::ErrorKind::UnknownQuotedScalarEscape {
+        return None;
+    }
+    // granit marks the scalar's opening quote.
+    let start = e.marker().byte_offset()?;
+    let mut chars = text.get(start..)?.char_indices();
+    if chars.next()?.1 != '"' {
+        return None;
+    }
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return None,
+            '\\' => match chars.next()? {
+                (_, '\'') => return Some(start + i),
+                _ => continue,
+            },
+            _ => {}
+        }
+    }
+    None
+}
+
+/// yaml.v3's check of a double-quoted scalar's escapes that YAML 1.2 (and granit) allows:
+/// `\/` is unknown to it, and a `\u`/`\U` escape of a surrogate is invalid (no pairs).
+fn check_double_quoted(raw: &str, line: usize) -> Result<(), FormatError> {
+    let mut chars = raw.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        let problem = match chars.next() {
+            Some((_, '/')) => "found unknown escape character",
+            Some((j, u @ ('u' | 'U'))) => {
+                let n = if u == 'u' { 4 } else { 8 };
+                let code = raw
+                    .get(j + 1..j + 1 + n)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok());
+                match code {
+                    Some(code) if (0xD800..=0xDFFF).contains(&code) || code > 0x10FFFF => {
+                        "found invalid Unicode character escape code"
+                    }
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        // yaml.v3 names the scalar's line, or the problem's when the scalar starts the file.
+        let at = if line > 1 {
+            line
+        } else {
+            1 + raw[..i].matches('\n').count()
+        };
+        return Err(perr(if at > 1 {
+            format!("yaml: line {at}: {problem}")
+        } else {
+            format!("yaml: {problem}")
+        }));
+    }
+    Ok(())
+}
+
+/// granit's options for the points where libyaml (hence yaml.v3) departs from the YAML test
+/// suite: a block scalar ending the file without a line break gets none (`a: |\n  x` is
+/// `x`), a BOM inside a document is content, and an alias may refer to an anchor of an
+/// earlier document (yaml.v3's parser keeps its anchors for the whole stream).
+fn libyaml_options() -> granit_parser::Options {
+    let mut o = granit_parser::Options::default();
+    o.bom_inside_document_as_content = true;
+    o.block_scalar_eof_without_line_feed = true;
+    o.emit_unresolved_aliases = true;
+    o.emit_anchor_events = true;
+    o
 }
 
 impl Builder {
@@ -164,6 +351,14 @@ impl Builder {
             stack: Vec::new(),
             pending: Vec::new(),
             anchors: HashMap::new(),
+            anchor_names: HashMap::new(),
+            tabs: None,
+            last_end: 0,
+            seps: Vec::new(),
+            leaf_end: 0,
+            deferred: None,
+            deferred_doc: None,
+            placeholders: 0,
             count: 0,
             docs: Vec::new(),
             root: None,
@@ -173,7 +368,55 @@ impl Builder {
         }
     }
 
+    /// Notes where `event` is, for the tab check (before the event is applied).
+    fn record_for_tabs(&mut self, event: &Event<'_>, span: Span) {
+        let start = span.start.byte_offset().unwrap_or(0);
+        let end = span.end.byte_offset().unwrap_or(0);
+        let in_flow = self.stack.last().is_some_and(Frame::flow);
+        let parent = self.stack.last().map_or(-1, |f| f.col() as isize);
+        let Some(rec) = self.tabs.as_mut() else {
+            return;
+        };
+        match event {
+            Event::Comment(..) => return,
+            Event::Scalar(_, style, ..) => match style {
+                ScalarStyle::Plain if !in_flow => rec.plain.push((start, end, parent)),
+                ScalarStyle::Literal | ScalarStyle::Folded => {
+                    rec.blocks.push((self.last_end, parent))
+                }
+                _ => rec.covered.push((start, end)),
+            },
+            Event::MappingStart(StructureStyle::Flow, ..)
+            | Event::SequenceStart(StructureStyle::Flow, ..) => rec.flow_starts.push(start),
+            Event::MappingEnd | Event::SequenceEnd if in_flow => {
+                if let Some(s) = rec.flow_starts.pop() {
+                    rec.covered.push((s, end));
+                }
+            }
+            _ => {}
+        }
+        self.last_end = end;
+    }
+
+    /// A key sops refuses only when it encrypts the tree, after reading the whole file: the
+    /// error waits for the end of the input (a syntax error anywhere comes first), and a
+    /// placeholder key stands in meanwhile.
+    fn defer_key_error(
+        &mut self,
+        e: FormatError,
+        line: usize,
+        end: usize,
+    ) -> Result<(), FormatError> {
+        self.deferred.get_or_insert(e);
+        self.placeholders += 1;
+        let key = format!("\u{0}non-string key {}", self.placeholders);
+        self.set_key(key, false, line, end)
+    }
+
     fn finish(self) -> Result<Vec<Document>, FormatError> {
+        if let Some(e) = self.deferred {
+            return Err(e);
+        }
         if self.docs.is_empty() {
             return Err(perr("EOF"));
         }
@@ -184,15 +427,36 @@ impl Builder {
         let line = span.start.line();
         let col = span.start.col();
         match event {
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::Anchor(..)
-            | Event::UnresolvedAlias(_) => {}
+            Event::StreamStart | Event::StreamEnd => {}
+            Event::Anchor(id, name) => {
+                self.anchor_names.insert(name.into_owned(), id);
+            }
+            Event::UnresolvedAlias(name) => {
+                // Not defined in this document: an anchor of an earlier one, as in yaml.v3.
+                let Some(&id) = self.anchor_names.get(name.as_ref()) else {
+                    let prefix = if self.doc_index > 0 {
+                        "Error unmarshaling input YAML: "
+                    } else {
+                        ""
+                    };
+                    return Err(perr(format!(
+                        "{prefix}yaml: unknown anchor '{name}' referenced"
+                    )));
+                };
+                return self.event(Event::Alias(id), span, src);
+            }
+            Event::DocumentStart(_, Some(v)) if (v.major, v.minor) != (1, 1) => {
+                // yaml.v3 reads YAML 1.1 documents only.
+                return Err(perr("yaml: found incompatible YAML document"));
+            }
             Event::DocumentStart(..) => {
                 self.root = None;
                 self.doc_seen_root = false;
             }
             Event::DocumentEnd => {
+                if let Some(e) = self.deferred_doc.take() {
+                    return Err(e);
+                }
                 let had_root = self.root.is_some();
                 let mut root = self.root.take().unwrap_or_default();
                 // An empty document's comments end up at the end of the previous document.
@@ -230,7 +494,7 @@ impl Builder {
             }
             Event::Alias(id) => {
                 self.last = Last::None;
-                let (node, size) =
+                let (node, size, anchor_line) =
                     self.anchors.get(&id).cloned().ok_or_else(|| {
                         perr(format!("yaml: line {line}: unknown anchor referenced"))
                     })?;
@@ -244,70 +508,109 @@ impl Builder {
                     return self.root_value(node, line);
                 }
                 self.flush_pending_into_top();
+                if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
+                    // An alias as a key (`*k : v`): yaml.v3 uses the value it refers to.
+                    return match node {
+                        Node::Scalar(Scalar::Str(key)) => {
+                            self.set_key(key, false, line, span.end.byte_offset().unwrap_or(0))
+                        }
+                        other => {
+                            let end = span.end.byte_offset().unwrap_or(0);
+                            if self.doc_index == 0 && !matches!(other, Node::Scalar(_)) {
+                                // sops's first pass decodes the first document into a map of
+                                // strings, which refuses such a key once the document is read.
+                                let e = if self.stack.len() == 1 {
+                                    let tag = if matches!(other, Node::Map(_)) {
+                                        "!!map"
+                                    } else {
+                                        "!!seq"
+                                    };
+                                    perr(format!("yaml: unmarshal errors:\n  line {anchor_line}: cannot unmarshal {tag} into string"))
+                                } else {
+                                    perr(format!("yaml: invalid map key: {}", go_syntax(&other)))
+                                };
+                                self.deferred_doc.get_or_insert(e);
+                            }
+                            self.defer_key_error(non_string_key_node(&other), line, end)
+                        }
+                    };
+                }
                 self.attach(node, 0, size, line, true)?;
+                self.leaf_end = span.end.byte_offset().unwrap_or(0);
             }
-            Event::Scalar(value, style, anchor, tag) => {
+            Event::Scalar(mut value, style, anchor, tag) => {
                 self.last = Last::None;
                 self.bump(line)?;
-                let scalar = scalar_from_event(&value, style, tag.as_deref(), line)?;
+                if !self.seps.is_empty() {
+                    let (start, end) = (
+                        span.start.byte_offset().unwrap_or(0),
+                        span.end.byte_offset().unwrap_or(0),
+                    );
+                    let held = super::breaks::any_in(&self.seps, start, end);
+                    match style {
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted if held => {
+                            let double = style == ScalarStyle::DoubleQuoted;
+                            value =
+                                super::breaks::quoted(src, start, end, double, &self.seps).into();
+                        }
+                        ScalarStyle::Literal => {
+                            value = super::breaks::literal(src, start, &value, &self.seps).into();
+                        }
+                        ScalarStyle::Folded | ScalarStyle::Plain if held => {
+                            return Err(super::breaks::refuse(line));
+                        }
+                        _ => {}
+                    }
+                }
+                if style == ScalarStyle::DoubleQuoted {
+                    let raw = src
+                        .get(
+                            span.start.byte_offset().unwrap_or(0)
+                                ..span.end.byte_offset().unwrap_or(0),
+                        )
+                        .unwrap_or("");
+                    if raw.contains('\\') {
+                        check_double_quoted(raw, line)?;
+                    }
+                }
+                let scalar = match scalar_from_event(&value, style, tag.as_deref(), line) {
+                    // sops decodes the scalars of later documents one by one and ignores the
+                    // errors: the value is null.
+                    Err(_) if self.doc_index > 0 => Value::Scalar(Scalar::Null),
+                    other => other?,
+                };
                 if self.stack.is_empty() {
                     return self.root_scalar(scalar, &value, line);
                 }
-                self.flush_pending_into_top();
+                // Comments after an empty value (`w: !x` then `# c`, or `- # c` then `- b`)
+                // belong to what follows it, as in yaml.v3.
+                let (start, end) = (
+                    span.start.byte_offset().unwrap_or(0),
+                    span.end.byte_offset().unwrap_or(0),
+                );
+                self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 if is_key {
+                    let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
                         Value::Scalar(Scalar::Str(s)) => s,
                         Value::Merge => "<<".to_string(),
-                        Value::Scalar(other) => return Err(non_string_key(&other)),
+                        Value::Scalar(other) => {
+                            let end = span.end.byte_offset().unwrap_or(0);
+                            return self.defer_key_error(non_string_key(&other), line, end);
+                        }
                         Value::Uint(u) => {
-                            return Err(FormatError::Unsupported(format!(
+                            let end = span.end.byte_offset().unwrap_or(0);
+                            return self.defer_key_error(FormatError::Unsupported(format!(
                                 "Error encrypting tree: Error walking tree: Tree contains a non-string key (type uint64): %!s(uint64={u}). Only string keys aresupported"
-                            )))
+                            )), line, end);
                         }
                     };
                     if anchor != 0 {
-                        self.anchors.insert(anchor, (Node::str(key.clone()), 1));
+                        self.anchors
+                            .insert(anchor, (Node::str(key.clone()), 1, line));
                     }
-                    let first_doc = self.doc_index == 0;
-                    if let Some(Frame::Map {
-                        key: slot,
-                        seen,
-                        key_lines,
-                        map,
-                        ..
-                    }) = self.stack.last_mut()
-                    {
-                        if first_doc {
-                            let prev = match seen {
-                                Some(index) => index.get(&key).copied(),
-                                None => map
-                                    .entries()
-                                    .zip(key_lines.iter())
-                                    .find(|(e, _)| e.key == key)
-                                    .map(|(_, l)| *l),
-                            };
-                            if let Some(prev) = prev {
-                                return Err(perr(format!(
-                                    "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
-                                )));
-                            }
-                            if let Some(index) = seen {
-                                index.insert(key.clone(), line);
-                            } else if key_lines.len() >= 16 {
-                                let mut index: HashMap<String, usize> = map
-                                    .entries()
-                                    .zip(key_lines.iter())
-                                    .map(|(e, l)| (e.key.clone(), *l))
-                                    .collect();
-                                index.insert(key.clone(), line);
-                                *seen = Some(index);
-                            }
-                            key_lines.push(line);
-                        }
-                        *slot = Some((key, span.end.byte_offset().unwrap_or(0)));
-                    }
-                    return Ok(());
+                    return self.set_key(key, is_merge, line, span.end.byte_offset().unwrap_or(0));
                 }
                 let node = match scalar {
                     Value::Scalar(s) => Node::Scalar(s),
@@ -319,6 +622,7 @@ impl Builder {
                     }
                 };
                 self.attach(node, anchor, 1, line, true)?;
+                self.leaf_end = span.end.byte_offset().unwrap_or(0);
             }
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
@@ -331,8 +635,61 @@ impl Builder {
             Event::SequenceEnd | Event::MappingEnd => {
                 self.last = Last::None;
                 self.end_collection(src)?;
+                self.leaf_end = span.end.byte_offset().unwrap_or(0);
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Records `key` as the waiting key of the top map, checking for duplicates (first
+    /// document only, as sops's first decoding pass does).
+    fn set_key(
+        &mut self,
+        key: String,
+        is_merge: bool,
+        line: usize,
+        end: usize,
+    ) -> Result<(), FormatError> {
+        let first_doc = self.doc_index == 0;
+        if let Some(Frame::Map {
+            key: slot,
+            merge,
+            seen,
+            key_lines,
+            map,
+            ..
+        }) = self.stack.last_mut()
+        {
+            if first_doc {
+                let prev = match seen {
+                    Some(index) => index.get(&key).copied(),
+                    None => map
+                        .entries()
+                        .zip(key_lines.iter())
+                        .find(|(e, _)| e.key == key)
+                        .map(|(_, l)| *l),
+                };
+                if let Some(prev) = prev {
+                    return Err(perr(format!(
+                        "yaml: unmarshal errors:\n  line {line}: mapping key \"{key}\" already defined at line {prev}"
+                    )));
+                }
+                if let Some(index) = seen {
+                    index.insert(key.clone(), line);
+                } else if key_lines.len() >= 16 {
+                    let mut index: HashMap<String, usize> = map
+                        .entries()
+                        .zip(key_lines.iter())
+                        .map(|(e, l)| (e.key.clone(), *l))
+                        .collect();
+                    index.insert(key.clone(), line);
+                    *seen = Some(index);
+                }
+                key_lines.push(line);
+            }
+            *slot = Some((key, end));
+            *merge = is_merge;
         }
         Ok(())
     }
@@ -358,9 +715,10 @@ impl Builder {
             ..
         } = top
         {
-            // `key: &anchor # c` or `key: !tag # c`: the comment belongs to the value.
+            // `key: &anchor # c` or `key: !tag # c`: the comment belongs to the value; so does
+            // a comment after the `- ` of an indentless list's first item.
             let between = src.get(*key_end..start).unwrap_or("");
-            if between.contains(['&', '!']) {
+            if between.contains(['&', '!', '\n']) {
                 return false;
             }
             map.push_comment(text);
@@ -369,16 +727,26 @@ impl Builder {
         if let (Last::Flow(i), Frame::Seq { .. }) = (self.last, &*top) {
             self.last = Last::Leaf(i);
         }
+        if src
+            .get(self.leaf_end..start)
+            .is_some_and(|s| s.contains('\n'))
+        {
+            // On a later line than the last value (after the `- ` of an empty item): the
+            // comment goes with what follows.
+            return false;
+        }
         match self.last {
             Last::None => false,
             Last::Leaf(i) => {
+                // yaml.v3's line comment of a scalar or alias: an inline comment placed before
+                // its value, written back on the value's line (sops 3.13, PR 2131).
                 match top {
                     Frame::Map { map, .. } => map
                         .items
-                        .insert(i, MapItem::Comment(crate::tree::Comment::new(text))),
+                        .insert(i, MapItem::Comment(crate::tree::Comment::inline(text))),
                     Frame::Seq { seq, .. } => seq
                         .items
-                        .insert(i, SeqItem::Comment(crate::tree::Comment::new(text))),
+                        .insert(i, SeqItem::Comment(crate::tree::Comment::inline(text))),
                 }
                 self.last = Last::Leaf(i + 1);
                 true
@@ -406,6 +774,25 @@ impl Builder {
                 true
             }
         }
+    }
+
+    /// [`Self::flush_pending_into_top`] for the comments that end before `start` (and, for
+    /// an empty scalar, that are not on the line of its `-` or key).
+    fn flush_pending_before(&mut self, start: usize, empty: bool) {
+        if self
+            .pending
+            .iter()
+            .all(|p| p.end <= start && !(empty && p.col == usize::MAX))
+        {
+            return self.flush_pending_into_top();
+        }
+        let (before, after): (Vec<Pending>, Vec<Pending>) = self
+            .pending
+            .drain(..)
+            .partition(|p| p.end <= start && !(empty && p.col == usize::MAX));
+        self.pending = before;
+        self.flush_pending_into_top();
+        self.pending = after;
     }
 
     fn flush_pending_into_top(&mut self) {
@@ -471,6 +858,7 @@ impl Builder {
                 flow,
                 start_count,
                 key: None,
+                merge: false,
                 key_lines: Vec::new(),
                 seen: None,
             }
@@ -642,13 +1030,21 @@ impl Builder {
         leaf: bool,
     ) -> Result<(), FormatError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), size.max(1)));
+            self.anchors
+                .insert(anchor, (node.clone(), size.max(1), _line));
         }
         let Some(top) = self.stack.last_mut() else {
             return Ok(());
         };
         match top {
-            Frame::Map { map, key, .. } => {
+            Frame::Map {
+                map, key, merge, ..
+            } => {
+                if std::mem::take(merge) && !is_merge_value(&node) {
+                    return Err(perr(
+                        "yaml: map merge requires map or sequence of maps as the value",
+                    ));
+                }
                 let Some((k, _)) = key.take() else {
                     return Err(perr(
                         "yaml: invalid map key: complex keys are not supported",
@@ -721,6 +1117,15 @@ impl Builder {
     }
 }
 
+/// What yaml.v3 accepts as the value of a merge key: a map, or a sequence of maps.
+fn is_merge_value(node: &Node) -> bool {
+    match node {
+        Node::Map(_) => true,
+        Node::Seq(s) => s.values().all(|n| matches!(n, Node::Map(_))),
+        Node::Scalar(_) => false,
+    }
+}
+
 fn short_tag(s: &Scalar) -> &'static str {
     match s {
         Scalar::Null => "!!null",
@@ -769,6 +1174,24 @@ fn scan_error(e: &granit_parser::ScanError) -> FormatError {
         }
         K::ExpectedNodeContent => "did not find expected node content".to_string(),
         K::SimpleKeyExpected | K::InvalidSimpleKey => "could not find expected ':'".to_string(),
+        K::UnknownQuotedScalarEscape
+        | K::InvalidLowSurrogate
+        | K::MissingLowSurrogate
+        | K::UnpairedLowSurrogate
+        | K::InvalidLowSurrogateHexEscape
+        | K::InvalidUnicodeEscape => {
+            let problem = if *e.kind() == K::UnknownQuotedScalarEscape {
+                "found unknown escape character"
+            } else {
+                "found invalid Unicode character escape code"
+            };
+            // yaml.v3 leaves out the line number of the first line.
+            return perr(if line > 1 {
+                format!("yaml: line {line}: {problem}")
+            } else {
+                format!("yaml: {problem}")
+            });
+        }
         _ => e.info(),
     };
     perr(format!("yaml: line {line}: {text}"))
@@ -793,6 +1216,73 @@ fn non_string_key(s: &Scalar) -> FormatError {
     ))
 }
 
+/// sops's error for a key that is an alias to a map or a list (or a non-string scalar).
+fn non_string_key_node(node: &Node) -> FormatError {
+    let ty = match node {
+        Node::Scalar(s) => return non_string_key(s),
+        Node::Map(_) => "map[string]interface {}",
+        Node::Seq(_) => "[]interface {}",
+    };
+    FormatError::Unsupported(format!(
+        "Error encrypting tree: Error walking tree: Tree contains a non-string key (type {ty}): {}. Only string keys aresupported",
+        go_format(node)
+    ))
+}
+
+/// Go's `%s` of the value yaml.v3 decodes `node` to (maps print with sorted keys).
+fn go_format(node: &Node) -> String {
+    match node {
+        Node::Scalar(Scalar::Str(s)) => s.clone(),
+        Node::Scalar(Scalar::Null) => "%!s(<nil>)".into(),
+        Node::Scalar(Scalar::Bool(b)) => format!("%!s(bool={b})"),
+        Node::Scalar(Scalar::Int(i)) => format!("%!s(int={i})"),
+        Node::Scalar(Scalar::Float(f)) => {
+            format!("%!s(float64={})", crate::number::format_float_g(*f))
+        }
+        Node::Scalar(Scalar::Time(t)) => t.clone(),
+        Node::Scalar(Scalar::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        Node::Map(m) => {
+            let mut entries: Vec<_> = m.entries().collect();
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}:{}", e.key, go_format(&e.value)))
+                .collect();
+            format!("map[{}]", inner.join(" "))
+        }
+        Node::Seq(s) => {
+            let inner: Vec<String> = s.values().map(go_format).collect();
+            format!("[{}]", inner.join(" "))
+        }
+    }
+}
+
+/// Go's `%#v` of the value yaml.v3 decodes `node` to.
+fn go_syntax(node: &Node) -> String {
+    match node {
+        Node::Scalar(Scalar::Str(s)) => format!("{s:?}"),
+        Node::Scalar(Scalar::Null) => "interface {}(nil)".into(),
+        Node::Scalar(Scalar::Bool(b)) => b.to_string(),
+        Node::Scalar(Scalar::Int(i)) => i.to_string(),
+        Node::Scalar(Scalar::Float(f)) => crate::number::format_float_g(*f),
+        Node::Scalar(Scalar::Time(t)) => t.clone(),
+        Node::Scalar(Scalar::Bytes(b)) => format!("{:?}", String::from_utf8_lossy(b)),
+        Node::Map(m) => {
+            let mut entries: Vec<_> = m.entries().collect();
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let inner: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{:?}:{}", e.key, go_syntax(&e.value)))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", inner.join(", "))
+        }
+        Node::Seq(s) => {
+            let inner: Vec<String> = s.values().map(go_syntax).collect();
+            format!("[]interface {{}}{{{}}}", inner.join(", "))
+        }
+    }
+}
+
 /// A scalar event's value after tag handling and resolution.
 enum Value {
     Scalar(Scalar),
@@ -806,9 +1296,14 @@ fn scalar_from_event(
     tag: Option<&Tag>,
     line: usize,
 ) -> Result<Value, FormatError> {
+    // The non-specific tag `!` (also written `!<!>`) leaves the value untagged, as in yaml.v3.
+    let tag = tag.filter(|t| !(t.handle().is_empty() && t.suffix() == "!"));
+    // `!!int` and the verbatim `!<tag:yaml.org,2002:int>` are the same tag.
     let core = tag.and_then(|t| {
         if t.handle() == CORE_PREFIX {
             Some(t.suffix())
+        } else if t.handle().is_empty() {
+            t.suffix().strip_prefix(CORE_PREFIX)
         } else {
             None
         }
@@ -834,6 +1329,8 @@ fn scalar_from_event(
             }
         }
         Some("str") => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
+        // yaml.v3 reads `!!merge <<` (as sops writes it) as a merge key.
+        Some("merge") if value == "<<" => Ok(Value::Merge),
         Some("merge") => Ok(Value::Scalar(Scalar::Str(value.to_string()))),
         Some("binary") => {
             let cleaned: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();

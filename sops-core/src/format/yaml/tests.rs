@@ -14,7 +14,7 @@ fn roundtrip(input: &str) -> String {
 #[test]
 fn comments_example() {
     let input = "# top comment\n# second top line\n\na: 1 # trailing on a\n# between a and b\nb: x\n\n\nc:\n  - p  # x\n  # between items\n  - q\n  - r\nd:\n  # inside map before key\n  e: 2\n# end comment\n";
-    let want = "# top comment\n# second top line\n# trailing on a\na: 1\n# between a and b\nb: x\nc:\n    # x\n    - p\n    # between items\n    - q\n    - r\nd:\n    # inside map before key\n    e: 2\n# end comment\n";
+    let want = "# top comment\n# second top line\na: 1 # trailing on a\n# between a and b\nb: x\nc:\n    - p # x\n    # between items\n    - q\n    - r\nd:\n    # inside map before key\n    e: 2\n# end comment\n";
     assert_eq!(roundtrip(input), want);
 }
 
@@ -181,6 +181,9 @@ fn reemit_with_meta(name: &str, source: &[u8], sops_run: &[u8]) -> Option<String
         ));
     }
     let mut with_meta = docs;
+    // The golden files are sops 3.11's, which wrote inline comments on their own line above
+    // their value: exactly our tree with the inline flags cleared.
+    with_meta.iter_mut().for_each(demote_inline_map);
     for (d, sd) in with_meta.iter_mut().zip(&sdocs) {
         if let Some(meta) = sd.get("sops") {
             d.push("sops", meta.clone());
@@ -189,6 +192,31 @@ fn reemit_with_meta(name: &str, source: &[u8], sops_run: &[u8]) -> Option<String
     match Yaml.emit_plain(&with_meta, &opts(None)) {
         Ok(out) => diff(name, &out, sops_run),
         Err(e) => Some(format!("{name}: emit error {e}")),
+    }
+}
+
+/// Turns inline comments into own-line comments, which is what sops 3.11 does with them.
+fn demote_inline_map(m: &mut Map) {
+    for item in &mut m.items {
+        match item {
+            MapItem::Comment(c) => c.inline = false,
+            MapItem::Entry(e) => demote_inline_node(&mut e.value),
+        }
+    }
+}
+
+fn demote_inline_node(n: &mut Node) {
+    match n {
+        Node::Map(m) => demote_inline_map(m),
+        Node::Seq(s) => {
+            for item in &mut s.items {
+                match item {
+                    SeqItem::Comment(c) => c.inline = false,
+                    SeqItem::Node(n) => demote_inline_node(n),
+                }
+            }
+        }
+        Node::Scalar(_) => {}
     }
 }
 
@@ -206,6 +234,19 @@ fn golden_files_match_sops() {
     for n in &names {
         let g = |suffix: &str| dir.join("golden").join(format!("{n}.{suffix}"));
         let input = read(&dir.join("cases").join(format!("{n}.yaml")));
+        if read(&g("enc.yaml")).is_empty() {
+            // sops refused the input: so do we.
+            if Yaml.parse_plain(&input).is_ok() {
+                errs.push(format!("{n}: sops refuses the input, we accept it"));
+            }
+            continue;
+        }
+        if read(&g("dec.yaml")).is_empty() {
+            // sops cannot read the file it wrote (a `"<<"` key written as `!!merge <<` with a
+            // scalar value, which yaml.v3 then refuses as a merge): nothing to compare; we write
+            // such a key quoted (see `string_merge_key_reads_back`).
+            continue;
+        }
         // An encrypted file re-emits byte for byte.
         errs.extend(reemit(&format!("{n}.enc"), &read(&g("enc.yaml")), None));
         errs.extend(reemit(
@@ -483,4 +524,287 @@ fn perf_big_file() {
         parsed,
         total
     );
+}
+
+/// A `"<<"` key with a scalar value is written quoted, so that the file reads back (yaml.v3
+/// writes `!!merge <<: x`, which it then refuses as a merge of a scalar); a real merge key
+/// keeps sops's `!!merge <<` form.
+#[test]
+fn string_merge_key_reads_back() {
+    let out = roundtrip("\"<<\": x\nb: 1\n");
+    assert_eq!(out, "\"<<\": x\nb: 1\n");
+    assert_eq!(roundtrip(&out), out);
+    let out = roundtrip("\"<<\": null\n");
+    assert_eq!(out, "\"<<\": null\n");
+    // sops checks merges in the first document only, and reads its `!!merge <<: null` back in
+    // a later one: that form stays.
+    let out = roundtrip("a: 1\n---\n\"<<\": ~\n");
+    assert_eq!(out, "a: 1\n---\n!!merge <<: null\n");
+    assert_eq!(roundtrip(&out), out);
+    // Alias keys and non-string keys: sops's encryption-time error, after a syntax error.
+    // In the first document, sops's first decoding pass refuses them (exit code 2).
+    for (input, want) in [
+        (
+            "b: &b {m: 1}\n*b : x\n",
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!map into string",
+        ),
+        (
+            "b: &b {m: 1}\nk:\n  *b : x\n",
+            "yaml: invalid map key: map[string]interface {}{\"m\":1}",
+        ),
+    ] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(m, want),
+            other => panic!("{other:?}"),
+        }
+    }
+    match Yaml.parse_plain(b"a: 1\n---\nb: &b {m: 1}\n*b : x\n") {
+        Err(FormatError::Unsupported(m)) => assert!(
+            m.contains("non-string key (type map[string]interface {}): map[m:%!s(int=1)]."),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        Yaml.parse_plain(b"0: x\nb: [\n"),
+        Err(FormatError::Parse(_))
+    ));
+    let out = roundtrip("base: &b {x: 1}\n<<: *b\n");
+    assert_eq!(out, "base:\n    x: 1\n!!merge <<:\n    x: 1\n");
+    assert_eq!(roundtrip(&out), out);
+}
+
+/// yaml.v3 refuses a merge key (plain `<<` or `!!merge <<`) of the first document whose value
+/// is not a map or a list of maps, and YAML versions other than 1.1.
+#[test]
+fn refusals_match_yaml_v3() {
+    for (input, want) in [
+        (
+            "<<: 1\na: 2\n",
+            "yaml: map merge requires map or sequence of maps as the value",
+        ),
+        (
+            "<<:\na: 2\n",
+            "yaml: map merge requires map or sequence of maps as the value",
+        ),
+        (
+            "<<: [1]\n",
+            "yaml: map merge requires map or sequence of maps as the value",
+        ),
+        (
+            "!!merge <<: x\n",
+            "yaml: map merge requires map or sequence of maps as the value",
+        ),
+        (
+            "%YAML 1.2\n---\na: 1\n",
+            "yaml: found incompatible YAML document",
+        ),
+        ("a: *x\n", "yaml: unknown anchor 'x' referenced"),
+        (
+            "a: 1\n---\nb: *x\n",
+            "Error unmarshaling input YAML: yaml: unknown anchor 'x' referenced",
+        ),
+    ] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(m, want, "{input:?}"),
+            other => panic!("{input:?}: {other:?}"),
+        }
+    }
+    // Accepted: a merge of a map or of a list of maps, `%YAML 1.1`, later documents.
+    for input in [
+        "<<: {a: 1}\n",
+        "<<: [{a: 1}, {b: 2}]\n",
+        "<<: []\n",
+        "\"<<\": 1\n",
+        "%YAML 1.1\n---\na: 1\n",
+        "a: 1\n---\n<<: null\n",
+    ] {
+        assert!(Yaml.parse_plain(input.as_bytes()).is_ok(), "{input:?}");
+    }
+}
+
+/// What yaml.v3 accepts and granit's defaults refuse, with yaml.v3's data.
+#[test]
+fn accepts_what_yaml_v3_accepts() {
+    let one = |input: &str| {
+        Yaml.parse_plain(input.as_bytes())
+            .unwrap_or_else(|e| panic!("{input:?}: {e}"))
+    };
+    // An alias to an anchor of an earlier document.
+    let docs = one("a: &x 1\n---\nb: *x\n");
+    assert_eq!(docs[1].get("b"), Some(&Node::Scalar(Scalar::Int(1))));
+    // A BOM inside a document is content.
+    let docs = one("a: 1\nb: \u{feff}c\n");
+    assert_eq!(docs[0].get("b"), Some(&Node::str("\u{feff}c")));
+    // A block scalar at the end of the file without a line break has none.
+    for (input, want) in [
+        ("a: |\n  x", "x"),
+        ("a: >\n  x\n  y", "x y"),
+        ("a: |1\n  x", " x"),
+        ("a: |+\n  x", "x"),
+        ("a: |-\n  x", "x"),
+        ("a: |\n  x\n", "x\n"),
+    ] {
+        assert_eq!(one(input)[0].get("a"), Some(&Node::str(want)), "{input:?}");
+    }
+    // The non-specific tag `!` and verbatim core tags resolve as yaml.v3 does.
+    let docs = one("a: ! 1\nb: !\nc: !<tag:yaml.org,2002:int> 1\nd: ! \"1\"\ne: !<!> 2\ng: !<tag:yaml.org,2002:str> 4\n");
+    let d = &docs[0];
+    assert_eq!(d.get("a"), Some(&Node::Scalar(Scalar::Int(1))));
+    assert_eq!(d.get("b"), Some(&Node::Scalar(Scalar::Null)));
+    assert_eq!(d.get("c"), Some(&Node::Scalar(Scalar::Int(1))));
+    assert_eq!(d.get("d"), Some(&Node::str("1")));
+    assert_eq!(d.get("e"), Some(&Node::Scalar(Scalar::Int(2))));
+    assert_eq!(d.get("g"), Some(&Node::str("4")));
+}
+
+/// The four inline-comment cases of sops's stores/yaml/store_test.go at v3.13.2
+/// (TestCommentInline, TestCommentInlineSequence, TestCommentInlineMixed,
+/// TestCommentInlineNested; sops PR 2131) round-trip byte for byte.
+#[test]
+fn inline_comments_stay_inline() {
+    for input in [
+        "key1: value1 # inline comment\nkey2: value2\n# head comment\nkey3: value3 # another inline\n",
+        "items:\n    - value1 # inline on list item\n    - value2\n",
+        "# heading\nkey1: value1 # inline\nkey2: value2\n",
+        "parent:\n    child1: value1 # nested inline\n    child2: value2\n",
+    ] {
+        assert_eq!(roundtrip(input), input);
+    }
+    // The comment is an inline item placed before its value.
+    let docs = Yaml.parse_plain(b"a: 1 # n\n").expect("parse");
+    assert_eq!(
+        docs[0].items[0],
+        MapItem::Comment(crate::tree::Comment::inline(" n"))
+    );
+    // Other shapes: a literal block, an alias, a map in a list, an encrypted comment.
+    for (input, want) in [
+        ("a: |\n  x\n  y\n", "a: |\n    x\n    y\n"),
+        ("k: &a v # c\nl: *a # d\n", "k: v # c\nl: v # d\n"),
+        (
+            "l:\n  - a: 1 # c\n    b: 2\n",
+            "l:\n    - a: 1 # c\n      b: 2\n",
+        ),
+        ("a: ENC[x] #ENC[y]\n", "a: ENC[x] #ENC[y]\n"),
+        ("l:\n  - x #ENC[y]\n", "l:\n    - x #ENC[y]\n"),
+        (
+            "l:\n  - [a, b] # c\n  - d\n",
+            "l:\n    - # c\n      - a\n      - b\n    - d\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+    }
+    // A literal block keeps its comment after the header, as yaml.v3 writes a line comment.
+    let mut m = Map::new();
+    m.items
+        .push(MapItem::Comment(crate::tree::Comment::inline(" c")));
+    m.push("a", Node::str("x\ny"));
+    m.items
+        .push(MapItem::Comment(crate::tree::Comment::inline(" left over")));
+    let out = Yaml.emit_plain(&[m], &opts(None)).expect("emit");
+    assert_eq!(
+        String::from_utf8(out).expect("utf8"),
+        "a: |- # c\n    x\n    y\n# left over\n"
+    );
+}
+
+/// Double-quoted escapes as yaml.v3 reads them: `\'` is a quote, `\/` and surrogate escapes
+/// are refused.
+#[test]
+fn double_quoted_escapes_like_yaml_v3() {
+    let docs = Yaml
+        .parse_plain(b"a: \"it\\'s\"\nb: '\\'\nc: \"\\\\'\"\n")
+        .expect("parse");
+    assert_eq!(docs[0].get("a"), Some(&Node::str("it's")));
+    assert_eq!(docs[0].get("b"), Some(&Node::str("\\")));
+    assert_eq!(docs[0].get("c"), Some(&Node::str("\\'")));
+    for (input, want) in [
+        ("a: \"\\/\"\n", "yaml: found unknown escape character"),
+        (
+            "x: 1\na: \"a\n  \\/\"\n",
+            "yaml: line 2: found unknown escape character",
+        ),
+        (
+            "a: \"\\ud83d\\ude00\"\n",
+            "yaml: found invalid Unicode character escape code",
+        ),
+        (
+            "x: 1\na: \"\\ud83d\"\n",
+            "yaml: line 2: found invalid Unicode character escape code",
+        ),
+        (
+            "a: \"\\U00110000\"\n",
+            "yaml: found invalid Unicode character escape code",
+        ),
+        (
+            "x: 1\na: \"\\q\"\n",
+            "yaml: line 2: found unknown escape character",
+        ),
+    ] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(m, want, "{input:?}"),
+            other => panic!("{input:?}: {other:?}"),
+        }
+    }
+    let docs = Yaml
+        .parse_plain(b"a: \"\\U0001F600 \\x41\"\n")
+        .expect("parse");
+    assert_eq!(docs[0].get("a"), Some(&Node::str("\u{1F600} A")));
+}
+
+/// sops ignores the decoding errors of later documents (null values) and reads an alias used
+/// as a key as the string it refers to.
+#[test]
+fn later_documents_and_alias_keys_like_sops() {
+    let docs = Yaml
+        .parse_plain(b"a: 1\n---\nb: !!int x\nc: !!binary \"@@\"\nd: !!bool 1\n")
+        .expect("parse");
+    for k in ["b", "c", "d"] {
+        assert_eq!(docs[1].get(k), Some(&Node::Scalar(Scalar::Null)), "{k}");
+    }
+    assert!(Yaml.parse_plain(b"b: !!int x\n").is_err());
+    let docs = Yaml.parse_plain(b"a: &k key\n*k : 2\n").expect("parse");
+    assert_eq!(docs[0].get("key"), Some(&Node::Scalar(Scalar::Int(2))));
+    assert!(Yaml.parse_plain(b"a: &k key\n*k : 2\nkey: 3\n").is_err());
+    assert!(Yaml.parse_plain(b"a: &k 1\n*k : 2\n").is_err());
+}
+
+/// Comments after a value that is only a tag or an anchor, or on the `- ` line of an empty
+/// item, stay after it, where sops 3.11 writes them.
+#[test]
+fn comments_after_empty_values() {
+    for (input, want) in [
+        ("w: !x\n# c\nz: 1\n", "w: \"\"\n# c\nz: 1\n"),
+        ("w: &a\n# c\nz: 1\n", "w: null\n# c\nz: 1\n"),
+        ("w: !x # c\nz: 1\n", "w: \"\"\n# c\nz: 1\n"),
+        ("l:\n  - # c\n  - b\n", "l:\n    - null\n    # c\n    - b\n"),
+        (
+            "l:\n  - # c\n    a: 1\n  - b\n",
+            "l:\n    # c\n    - a: 1\n    - b\n",
+        ),
+        (
+            "a:\n  - x\n  - # c\nb: 1\n",
+            "a:\n    - x\n    - null\n# c\nb: 1\n",
+        ),
+        (
+            "a:\n- # c\n  k: 1\nb: 1\n",
+            "a:\n    # c\n    - k: 1\nb: 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+    }
+}
+
+/// A string starting with a tab and holding a newline is written as a literal block with an
+/// indentation indicator, which reads back (sops prints `null` for it).
+#[test]
+fn tab_led_multiline_string_reads_back() {
+    for v in ["\tx\ny", "\t\n", "\tx\n\ty\n"] {
+        let mut m = Map::new();
+        m.push("k", Node::str(v));
+        let out = Yaml.emit_plain(&[m], &opts(None)).expect("emit");
+        let back = Yaml.parse_plain(&out).expect("parse");
+        assert_eq!(back[0].get("k"), Some(&Node::str(v)), "{v:?}");
+    }
+    assert_eq!(roundtrip("k: \"\\tx\\ny\"\n"), "k: |4-\n    \tx\n    y\n");
 }
