@@ -93,12 +93,18 @@ class Yaml:
         self.keyn = 0
         self.anchors = []
         self.comment_n = 0
+        # A wild document may hold constructs the reference refuses; a tame one mostly not.
+        self.wild = chance(rng, 0.3)
+
+    def w(self, p):
+        """True with probability p in a wild document, p/10 in a tame one."""
+        return chance(self.rng, p if self.wild else p / 10)
 
     def key(self):
         rng = self.rng
         self.keyn += 1
         r = rng.random()
-        if r < 0.06:
+        if self.w(0.06):
             return rng.choice(YAML_BAD_KEYS)
         if r < 0.25:
             return rng.choice(YAML_KEYS)
@@ -126,7 +132,10 @@ class Yaml:
         parts = []
         for _ in range(rng.randint(1, 4)):
             if chance(rng, 0.5):
-                parts.append(rng.choice(YAML_DQ_ESCAPES))
+                e = rng.choice(YAML_DQ_ESCAPES)
+                if e in ("\\/", "\\ud83d\\ude00") and not self.w(0.5):
+                    e = "\\u00e9"
+                parts.append(e)
             else:
                 parts.append(rng.choice(["a", "b c", "'", "#", ": ", "é", "\t", "  "]))
         return '"' + "".join(parts) + '"'
@@ -155,9 +164,13 @@ class Yaml:
                               "!!timestamp", "!!merge"])
             val = rng.choice(["5", "\"12\"", "3", "true", "abc", "aGVsbG8=", "/w==", "", "~",
                               "2024-01-02", "1.5"])
+            if tag.startswith("!!") and tag not in ("!!str", "!!binary") and not self.w(0.5):
+                tag = "!!str"
             v = (tag + " " + val).rstrip()
-        elif r < 0.87:
+        elif r < 0.87 and self.w(1):
             v = "x" + rng.choice(UNICODE_BREAKS) + "y"
+        elif r < 0.87:
+            v = rng.choice(YAML_PLAIN)
         elif r < 0.93:
             v = '"x' + rng.choice(UNICODE_BREAKS) + 'y"'
         else:
@@ -192,13 +205,13 @@ class Yaml:
                 lines.append("")
             elif r < 0.25:
                 lines.append(" " * (body_ind + 2) + "more indented")
-            elif r < 0.27:
+            elif r < 0.27 and self.w(1):
                 lines.append(" " * body_ind + "\ttab after indent")
             elif r < 0.35:
                 lines.append(" " * body_ind + "# not a comment")
-            elif r < 0.37:
+            elif r < 0.37 and self.w(1):
                 lines.append(" " * body_ind + "x" + rng.choice(UNICODE_BREAKS) + "y")
-            elif r < 0.38:
+            elif r < 0.38 and self.w(1):
                 lines.append("\t")
             else:
                 lines.append(" " * body_ind + rng.choice(["line", "two words", "a: b", "- item", "trail  ", "é"]))
@@ -244,7 +257,7 @@ class Yaml:
             return " " + first, rest
         if r < 0.6:
             return " " + self.flow(depth) + self.trail(), []
-        if r < 0.63 and self.anchors:
+        if r < 0.63 and self.anchors and self.w(1):
             return " <<: *" + rng.choice(self.anchors), []  # invalid: nested mapping on one line
         return " " + self.scalar() + self.trail(), []
 
@@ -271,7 +284,8 @@ class Yaml:
         k = self.key()
         if chance(rng, 0.04) and self.anchors:
             out.append(" " * ind + "<<: " + pick(rng, "*" + rng.choice(self.anchors),
-                                                    "[*" + rng.choice(self.anchors) + "]", "1", "~"))
+                                                    "[*" + rng.choice(self.anchors) + "]",
+                                                    *(["1", "~"] if self.w(1) else [])))
             return out
         if chance(rng, 0.02) and self.anchors:
             k = "*" + rng.choice(self.anchors) + " "
@@ -334,7 +348,7 @@ class Yaml:
 def gen_yaml(rng):
     y = Yaml(rng)
     items = []
-    if chance(rng, 0.04):
+    if y.w(0.1):
         items.append(pick(rng, "%YAML 1.2\n---\n", "%YAML 1.1\n---\n", "%TAG !e! tag:example.com,2000:\n---\n"))
     elif chance(rng, 0.1):
         items.append("---\n")
@@ -344,11 +358,12 @@ def gen_yaml(rng):
         items.append("\n".join(y.entry(0, 0)) + "\n")
         if chance(rng, 0.06):
             items.append(pick(rng, "---\n", "...\n---\n", "--- # doc\n"))
+            y.anchors = [] if not y.w(0.5) else y.anchors
         if chance(rng, 0.05):
             items.append("\n")
     if chance(rng, 0.12):
         items.append(y.comment() + "\n")
-    if chance(rng, 0.03):
+    if y.w(0.1):
         items.append(pick(rng, "...\n", "---\n", "\ufeffz: 1\n", "sops: 1\n"))
     flags = set()
     if chance(rng, 0.12):
