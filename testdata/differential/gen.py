@@ -40,7 +40,7 @@ class Doc:
             text = text.rstrip("\n")
         if "crlf" in self.flags:
             text = text.replace("\r\n", "\n").replace("\n", "\r\n")
-        data = text.encode("utf-8", "surrogatepass")
+        data = encode(text)
         if "bom" in self.flags:
             data = b"\xef\xbb\xbf" + data
         return data
@@ -51,6 +51,18 @@ class Doc:
     @staticmethod
     def from_json(obj):
         return Doc(obj["fmt"], obj["items"], obj["flags"])
+
+
+def encode(text):
+    """UTF-8, except that U+DC80..U+DCFF stand for the raw bytes 0x80..0xFF (invalid UTF-8)."""
+    out = bytearray()
+    for ch in text:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(o - 0xDC00)
+        else:
+            out += ch.encode("utf-8", "surrogatepass")
+    return bytes(out)
 
 
 def pick(rng, *choices):
@@ -72,7 +84,7 @@ YAML_PLAIN = [
     "2024-01-02", "2024-1-2", "2024-01-02T03:04:05Z", "2024-01-02 03:04:05",
     "2001-12-14t21:59:43.10-05:00", "2024-01-02T03:04:05.123456789+01:00",
     "yes", "no", "on", "off", "y", "n", "Y", "True", "FALSE", "true", "false",
-    "null", "Null", "NULL", "~", "<<", "=", "1:2", "a,b", "a]b", "x\ty",
+    "null", "Null", "NULL", "~", "<<", "=", "1:2", "a,b", "a]b", "x\ty", "bad\udcffutf8",
 ]
 
 YAML_KEYS = ["a", "b", "key", "k_unencrypted", "n", "y", "yes", "on", "\"quoted key\"", "'sq key'",
@@ -387,7 +399,7 @@ JSON_BAD = ["01", "1.", ".5", "+1", "NaN", "Infinity", "0x10", "1e", "-", "True"
 JSON_STRINGS = ['"x"', '""', '"héllo ☃"', '"😀"', '"a\\"b\\\\c"', '"\\n\\t\\r\\b\\f"', '"\\/"',
                 '"\\u0000"', '"\\u0001"', '"\\u001f"', '"\\ud83d\\ude00"', '"\\ud800"', '"\\udc00x"',
                 '"\\u2028\\u2029"', '"<a>&b"', '"\\u003c"', '"\u2028raw"', '"\x7f"', '"tab\there"',
-                '"ENC[x]"', '"true"', '"1"']
+                '"ENC[x]"', '"true"', '"1"', '"bad\udcffutf8"', '"\\u00e9\u00e9"']
 JSON_LITERALS = ["true", "false", "null"]
 JSON_KEYS = ['"a"', '"b"', '"a"', '""', '"k_unencrypted"', '"<k>&"', '"ключ"', '"\\u00e9"',
              '"\\ud83d\\ude00"', '"a\\nb"', '"sops"', '"x"', '"x"', '"with space"', '"k\\u0000"']
@@ -490,7 +502,7 @@ def gen_dotenv(rng):
             "plain", "", "\"b c\"", "'single q'", "x=y=z", "\"esc\\nnl\"", "a\\nb", "back\\\\slash",
             "trailing   ", "  leading", "val # not comment", "héllo ☃", "1", "true", "\"\"",
             "\"multi", "a\\tb", "\\n", "x\\", "ENC[nope]", "a\u2028b", "a\u0085b", "a\rb", "${VAR}",
-            "'it''s'", "\\\\n", "a\\\\nb", "=lead"])
+            "'it''s'", "\\\\n", "a\\\\nb", "=lead", "bad\udcffutf8"])
         items.append(key + "=" + val + "\n")
     flags = set()
     if chance(rng, 0.15):
@@ -524,7 +536,7 @@ def gen_ini(rng):
             val = rng.choice(["v", "", "\"quoted value\"", "'single'", "v ; inline", "v # hash",
                               "v;nospace", "x=y", "héllo ☃", "1", "true", "  spaced  ", "\"\"",
                               "a\\nb", "%(k)s", "\"unterminated", "v\\", "`bt`", "a\u2028b",
-                              "\"q\" ; c"])
+                              "\"q\" ; c", "bad\udcffutf8"])
             line = key + sep + val
             if chance(rng, 0.015):
                 line = key
