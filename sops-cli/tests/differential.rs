@@ -18,7 +18,15 @@ fn generated_documents_match_the_reference() {
     let keep = tempfile::tempdir().unwrap().keep();
     let output = Command::new("python3")
         .arg(repo().join("scripts/differential"))
-        .args(["--count", &count, "--seed", &seed, "--quiet", "--max-minimize", "30"])
+        .args([
+            "--count",
+            &count,
+            "--seed",
+            &seed,
+            "--quiet",
+            "--max-minimize",
+            "30",
+        ])
         .arg("--keep")
         .arg(&keep)
         .env("SOPS_BIN", our_sops())
