@@ -3,7 +3,7 @@
 //! difference that `testdata/differential/known.tsv` does not list, and prints each one with its
 //! minimal input and both outputs (the directories it names hold the full runs).
 //!
-//! `SOPS_DIFFERENTIAL_COUNT` (documents per format, default 60) and `SOPS_DIFFERENTIAL_SEED`
+//! `SOPS_DIFFERENTIAL_COUNT` (documents per format, default 50) and `SOPS_DIFFERENTIAL_SEED`
 //! (default `ci`) change the run; `scripts/differential --count 5000` is the long local mode.
 
 mod common;
@@ -13,7 +13,7 @@ use std::process::Command;
 
 #[test]
 fn generated_documents_match_the_reference() {
-    let count = std::env::var("SOPS_DIFFERENTIAL_COUNT").unwrap_or_else(|_| "60".into());
+    let count = std::env::var("SOPS_DIFFERENTIAL_COUNT").unwrap_or_else(|_| "50".into());
     let seed = std::env::var("SOPS_DIFFERENTIAL_SEED").unwrap_or_else(|_| "ci".into());
     let keep = tempfile::tempdir().unwrap().keep();
     let output = Command::new("python3")
