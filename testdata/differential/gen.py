@@ -375,6 +375,10 @@ def gen_yaml(rng):
             items.append("\n")
     if chance(rng, 0.12):
         items.append(y.comment() + "\n")
+    elif chance(rng, 0.1):
+        # A block scalar last in the file, often without the final newline (see the flags).
+        header, lines = y.block_scalar(0)
+        items.append("\n".join(["%s: %s" % (y.key(), header)] + lines) + "\n")
     if y.w(0.1):
         items.append(pick(rng, "...\n", "---\n", "\ufeffz: 1\n", "sops: 1\n"))
     flags = set()
