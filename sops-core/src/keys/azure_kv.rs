@@ -237,7 +237,7 @@ mod client {
         fn new() -> Http {
             Http {
                 connect_timeout: Duration::from_secs(3),
-                io_timeout: Duration::from_secs(10),
+                io_timeout: Duration::from_secs(5),
                 tls: OnceLock::new(),
             }
         }
