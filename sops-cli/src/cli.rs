@@ -144,7 +144,7 @@ pub struct KeyChangeArgs {
     /// Remove the comma separated GCP KMS resource IDs.
     #[arg(long, value_name = "IDS")]
     pub rm_gcp_kms: Option<String>,
-    /// Add the comma separated Azure Key Vault key URLs (not supported yet).
+    /// Add the comma separated Azure Key Vault key URLs.
     #[arg(long, value_name = "URLS")]
     pub add_azure_kv: Option<String>,
     /// Remove the comma separated Azure Key Vault key URLs.
@@ -400,7 +400,7 @@ pub struct GroupsAddCommand {
     /// A HuaweiCloud KMS key id of the new group (not supported yet).
     #[arg(long)]
     pub hckms: Vec<String>,
-    /// An Azure Key Vault key URL of the new group (not supported yet).
+    /// An Azure Key Vault key URL of the new group.
     #[arg(long)]
     pub azure_kv: Vec<String>,
     /// A Vault transit key URI of the new group (repeatable).
@@ -521,7 +521,7 @@ pub struct CommonArgs {
     #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
     pub gcp_kms: Option<String>,
 
-    /// Comma separated list of Azure Key Vault URLs (not supported yet).
+    /// Comma separated list of Azure Key Vault URLs.
     #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
     pub azure_kv: Option<String>,
 

@@ -285,6 +285,15 @@ impl KeySpec {
             #[cfg(not(feature = "aws-kms"))]
             KeySpec::Kms { .. } => Err(KeyError::Unsupported("AWS KMS")),
             KeySpec::GcpKms(_) => Err(KeyError::Unsupported("GCP KMS")),
+            #[cfg(feature = "azure-kv")]
+            KeySpec::AzureKv {
+                vault_url,
+                key,
+                version,
+            } => Ok(Box::new(crate::keys::azure_kv::AzureKey::new(
+                vault_url, key, version,
+            ))),
+            #[cfg(not(feature = "azure-kv"))]
             KeySpec::AzureKv { .. } => Err(KeyError::Unsupported("Azure Key Vault")),
             #[cfg(feature = "hc-vault")]
             KeySpec::HcVault(uri) => Ok(Box::new(crate::keys::hc_vault::VaultKey::parse(uri)?)),
@@ -721,20 +730,17 @@ fn split_list(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// An Azure Key Vault key from its URL (`https://vault/keys/name[/version]`).
+/// An Azure Key Vault key from its URL (`https://vault/keys/name[/version]`), as sops's
+/// `NewMasterKeyFromURL` parses it.
 fn azure_from_url(url: &str) -> Result<KeySpec, ConfigError> {
-    let bad = || ConfigError::KeyField {
+    let k = crate::keys::azure_kv::AzureKey::parse_url(url).map_err(|e| ConfigError::KeyField {
         kind: "azure_keyvault",
-        reason: format!("could not parse {url:?} as an Azure Key Vault key URL"),
-    };
-    let (vault, rest) = url.split_once("/keys/").ok_or_else(bad)?;
-    let mut parts = rest.split('/');
-    let key = parts.next().filter(|k| !k.is_empty()).ok_or_else(bad)?;
-    let version = parts.next().unwrap_or("");
+        reason: e.to_string(),
+    })?;
     Ok(KeySpec::AzureKv {
-        vault_url: vault.to_string(),
-        key: key.to_string(),
-        version: version.to_string(),
+        vault_url: k.vault_url,
+        key: k.name,
+        version: k.version,
     })
 }
 

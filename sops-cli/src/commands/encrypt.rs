@@ -185,11 +185,10 @@ fn key_groups(
         group.extend(split(list).map(KeySpec::GcpKms));
     }
     if let Some(list) = given(&a.azure_kv) {
-        group.extend(split(list).map(|url| KeySpec::AzureKv {
-            vault_url: url,
-            key: String::new(),
-            version: String::new(),
-        }));
+        group.extend(super::rotate::azure_specs(
+            "--azure-kv",
+            &Some(list.to_string()),
+        )?);
     }
     if let Some(list) = given(&a.pgp) {
         group.extend(config::pgp_fingerprints(list).into_iter().map(KeySpec::Pgp));

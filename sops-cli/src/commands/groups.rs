@@ -10,7 +10,7 @@ use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
-use super::rotate::{refuse_unsupported, vault_specs};
+use super::rotate::{azure_specs, refuse_unsupported, vault_specs};
 use super::{load, Invocation};
 use crate::cli::{CommonArgs, GroupsCommand, GroupsFileArgs};
 use crate::exit::fail;
@@ -28,7 +28,6 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             let unsupported = [
                 ("--gcp-kms", "GCP KMS", &a.gcp_kms),
                 ("--hckms", "HuaweiCloud KMS", &a.hckms),
-                ("--azure-kv", "Azure Key Vault", &a.azure_kv),
             ];
             for (flag, kind, v) in unsupported {
                 if !v.is_empty() {
@@ -55,10 +54,15 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             for uri in &a.hc_vault_transit {
                 vault_keys.extend(vault_specs("--hc-vault-transit", &Some(uri.clone()))?);
             }
+            let mut azure_keys = Vec::new();
+            for url in &a.azure_kv {
+                azure_keys.extend(azure_specs("--azure-kv", &Some(url.clone()))?);
+            }
             for fp in &a.pgp {
                 group.extend(config::pgp_fingerprints(fp).into_iter().map(KeySpec::Pgp));
             }
             group.extend(kms_keys);
+            group.extend(azure_keys);
             group.extend(vault_keys);
             for r in &a.age {
                 for r in AgeRecipient::parse_list(r)

@@ -7,6 +7,7 @@ use sops_core::config::{self, KeySpec};
 use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::azure_kv::AzureKey;
 use sops_core::keys::hc_vault::VaultKey;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
@@ -46,6 +47,20 @@ pub fn vault_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
     Ok(keys.iter().map(|k| KeySpec::HcVault(k.name())).collect())
 }
 
+/// Azure Key Vault keys of a comma-separated URL list (`https://VAULT/keys/NAME[/VERSION]`).
+pub fn azure_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
+    let keys = AzureKey::parse_list(value.as_deref().unwrap_or(""))
+        .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: {flag}: {e}")))?;
+    Ok(keys
+        .into_iter()
+        .map(|k| KeySpec::AzureKv {
+            vault_url: k.vault_url,
+            key: k.name,
+            version: k.version,
+        })
+        .collect())
+}
+
 /// Refuses key types this build cannot wrap for yet, naming the flag.
 pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
     fail(
@@ -65,7 +80,6 @@ pub fn key_changes(
 ) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
     let unsupported = [
         ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
-        ("--add-azure-kv", "Azure Key Vault", &k.add_azure_kv),
         ("--add-hckms", "HuaweiCloud KMS", &k.add_hckms),
     ];
     for (flag, kind, value) in unsupported {
@@ -89,6 +103,7 @@ pub fn key_changes(
         "--add-hc-vault-transit",
         &k.add_hc_vault_transit,
     )?);
+    add.extend(azure_specs("--add-azure-kv", &k.add_azure_kv)?);
     add.extend(
         list(&k.add_kms)
             .iter()
@@ -107,19 +122,7 @@ pub fn key_changes(
             .map(|a| kms_spec(a, kms_context, aws_profile)),
     );
     rm.extend(list(&k.rm_gcp_kms).into_iter().map(KeySpec::GcpKms));
-    rm.extend(list(&k.rm_azure_kv).into_iter().map(|url| {
-        // `https://vault/keys/name/version`
-        let mut parts = url.rsplitn(4, '/');
-        let version = parts.next().unwrap_or_default().to_string();
-        let key = parts.next().unwrap_or_default().to_string();
-        let _keys = parts.next();
-        let vault_url = parts.next().unwrap_or_default().to_string();
-        KeySpec::AzureKv {
-            vault_url,
-            key,
-            version,
-        }
-    }));
+    rm.extend(azure_specs("--rm-azure-kv", &k.rm_azure_kv)?);
     rm.extend(vault_specs(
         "--rm-hc-vault-transit",
         &k.rm_hc_vault_transit,

@@ -5,6 +5,7 @@
 //! from a stored entry). Key groups and Shamir splitting are written once, here, above them.
 
 pub mod age;
+pub mod azure_kv;
 pub mod hc_vault;
 pub mod kms;
 pub mod pgp;
@@ -69,6 +70,8 @@ pub struct EnvSources {
     kms: kms::KmsUnwrapper,
     #[cfg(feature = "hc-vault")]
     vault: hc_vault::VaultUnwrapper,
+    #[cfg(feature = "azure-kv")]
+    azure_kv: azure_kv::AzureUnwrapper,
 }
 
 impl EnvSources {
@@ -81,6 +84,8 @@ impl EnvSources {
             kms: kms::KmsUnwrapper::from_env(),
             #[cfg(feature = "hc-vault")]
             vault: hc_vault::VaultUnwrapper::from_env(),
+            #[cfg(feature = "azure-kv")]
+            azure_kv: azure_kv::AzureUnwrapper::from_env(),
         }
     }
 
@@ -93,6 +98,8 @@ impl EnvSources {
             &self.kms,
             #[cfg(feature = "hc-vault")]
             &self.vault,
+            #[cfg(feature = "azure-kv")]
+            &self.azure_kv,
         ]
     }
 }
