@@ -6,6 +6,7 @@
 
 pub mod age;
 pub mod hc_vault;
+pub mod hckms;
 pub mod kms;
 pub mod pgp;
 pub mod shamir;
@@ -69,6 +70,8 @@ pub struct EnvSources {
     kms: kms::KmsUnwrapper,
     #[cfg(feature = "hc-vault")]
     vault: hc_vault::VaultUnwrapper,
+    #[cfg(feature = "hckms")]
+    hckms: hckms::HckmsUnwrapper,
 }
 
 impl EnvSources {
@@ -81,6 +84,8 @@ impl EnvSources {
             kms: kms::KmsUnwrapper::from_env(),
             #[cfg(feature = "hc-vault")]
             vault: hc_vault::VaultUnwrapper::from_env(),
+            #[cfg(feature = "hckms")]
+            hckms: hckms::HckmsUnwrapper::from_env(),
         }
     }
 
@@ -93,6 +98,8 @@ impl EnvSources {
             &self.kms,
             #[cfg(feature = "hc-vault")]
             &self.vault,
+            #[cfg(feature = "hckms")]
+            &self.hckms,
         ]
     }
 }
