@@ -191,8 +191,8 @@ pub fn canonical_uri(path: &str) -> String {
 }
 
 /// `SDK-HMAC-SHA256` request signing (Huawei's AK/SK scheme). `headers` are the headers to
-/// sign (any case); returns the `Authorization` header value. `date` is the `X-Sdk-Date`
-/// value (`20060102T150405Z`), which must be among the signed headers.
+/// sign (any case), among them `X-Sdk-Date` (`20060102T150405Z`), the time of the string to
+/// sign; returns the `Authorization` header value.
 pub fn authorization(
     method: &str,
     path: &str,
@@ -201,7 +201,6 @@ pub fn authorization(
     body: &[u8],
     ak: &str,
     sk: &[u8],
-    date: &str,
 ) -> String {
     use hmac::Mac;
     use sha2::Digest;
@@ -210,6 +209,10 @@ pub fn authorization(
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim()))
         .collect();
     lower.sort();
+    let date = lower
+        .iter()
+        .find(|(k, _)| k == "x-sdk-date")
+        .map_or("", |(_, v)| *v);
     let signed = lower
         .iter()
         .map(|(k, _)| k.as_str())
@@ -585,7 +588,6 @@ mod client {
             body,
             &creds.ak,
             creds.sk.as_bytes(),
-            &date,
         );
         let mut request = Zeroizing::new(Vec::with_capacity(512 + body.len()));
         let _ = write!(request, "POST {path} HTTP/1.1\r\n");
@@ -1010,7 +1012,6 @@ mod tests {
             body,
             "TESTAK",
             b"TESTSK",
-            "20250323T102029Z",
         );
         assert_eq!(auth, SDK_SIGNATURE);
     }
