@@ -156,7 +156,7 @@ pub struct KeyChangeArgs {
     /// Remove the comma separated Vault transit URIs.
     #[arg(long, value_name = "URIS")]
     pub rm_hc_vault_transit: Option<String>,
-    /// Add the comma separated HuaweiCloud KMS key IDs (not supported yet).
+    /// Add the comma separated HuaweiCloud KMS key IDs (`region:key-uuid`).
     #[arg(long, value_name = "IDS")]
     pub add_hckms: Option<String>,
     /// Remove the comma separated HuaweiCloud KMS key IDs.
@@ -397,7 +397,7 @@ pub struct GroupsAddCommand {
     /// A GCP KMS resource id of the new group (not supported yet).
     #[arg(long)]
     pub gcp_kms: Vec<String>,
-    /// A HuaweiCloud KMS key id of the new group (not supported yet).
+    /// A HuaweiCloud KMS key id (`region:key-uuid`) of the new group.
     #[arg(long)]
     pub hckms: Vec<String>,
     /// An Azure Key Vault key URL of the new group.
@@ -525,7 +525,7 @@ pub struct CommonArgs {
     #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
     pub azure_kv: Option<String>,
 
-    /// Comma separated list of HuaweiCloud KMS key IDs, `region:key-uuid` (not supported yet).
+    /// Comma separated list of HuaweiCloud KMS key IDs, `region:key-uuid`.
     #[arg(long, env = "SOPS_HUAWEICLOUD_KMS_IDS", value_name = "IDS")]
     pub hckms: Option<String>,
 

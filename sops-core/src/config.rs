@@ -299,6 +299,9 @@ impl KeySpec {
             KeySpec::HcVault(uri) => Ok(Box::new(crate::keys::hc_vault::VaultKey::parse(uri)?)),
             #[cfg(not(feature = "hc-vault"))]
             KeySpec::HcVault(_) => Err(KeyError::Unsupported("HashiCorp Vault transit")),
+            #[cfg(feature = "hckms")]
+            KeySpec::Hckms(id) => Ok(Box::new(crate::keys::hckms::HckmsKey::parse(id)?)),
+            #[cfg(not(feature = "hckms"))]
             KeySpec::Hckms(_) => Err(KeyError::Unsupported("HuaweiCloud KMS")),
         }
     }

@@ -6,6 +6,7 @@ use sops_core::config::{self, KeySpec, RuleConfig};
 use sops_core::error::exit_code;
 use sops_core::format::Format;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::hckms::HckmsKey;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 use sops_core::metadata::Selectors;
@@ -162,12 +163,6 @@ fn key_groups(
             )),
         };
     }
-    if given(&a.hckms).is_some() {
-        return Err(fail(
-            exit_code::ERROR_GENERIC,
-            "Error: --hckms: HuaweiCloud KMS keys are not supported yet by this sops",
-        ));
-    }
     // The order sops builds the group in from flags.
     let mut group = Vec::new();
     if let Some(list) = given(&a.kms) {
@@ -183,6 +178,13 @@ fn key_groups(
     }
     if let Some(list) = given(&a.gcp_kms) {
         group.extend(split(list).map(KeySpec::GcpKms));
+    }
+    if let Some(list) = given(&a.hckms) {
+        for k in HckmsKey::parse_list(list)
+            .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: --hckms: {e}")))?
+        {
+            group.push(KeySpec::Hckms(k.key_id));
+        }
     }
     if let Some(list) = given(&a.azure_kv) {
         group.extend(super::rotate::azure_specs(

@@ -10,7 +10,7 @@ use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
-use super::rotate::{azure_specs, refuse_unsupported, vault_specs};
+use super::rotate::{azure_specs, hckms_specs, refuse_unsupported, vault_specs};
 use super::{load, Invocation};
 use crate::cli::{CommonArgs, GroupsCommand, GroupsFileArgs};
 use crate::exit::fail;
@@ -27,7 +27,6 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             }
             let unsupported = [
                 ("--gcp-kms", "GCP KMS", &a.gcp_kms),
-                ("--hckms", "HuaweiCloud KMS", &a.hckms),
             ];
             for (flag, kind, v) in unsupported {
                 if !v.is_empty() {
@@ -63,6 +62,9 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             }
             group.extend(kms_keys);
             group.extend(azure_keys);
+            for id in &a.hckms {
+                group.extend(hckms_specs("--hckms", &Some(id.clone()))?);
+            }
             group.extend(vault_keys);
             for r in &a.age {
                 for r in AgeRecipient::parse_list(r)

@@ -9,6 +9,7 @@ use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::azure_kv::AzureKey;
 use sops_core::keys::hc_vault::VaultKey;
+use sops_core::keys::hckms::HckmsKey;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 use sops_core::DecryptedFile;
@@ -61,6 +62,13 @@ pub fn azure_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
         .collect())
 }
 
+/// HuaweiCloud KMS keys of a comma-separated `REGION:KEY-UUID` list, checked as sops does.
+pub fn hckms_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
+    let keys = HckmsKey::parse_list(value.as_deref().unwrap_or(""))
+        .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("Error: {flag}: {e}")))?;
+    Ok(keys.into_iter().map(|k| KeySpec::Hckms(k.key_id)).collect())
+}
+
 /// Refuses key types this build cannot wrap for yet, naming the flag.
 pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
     fail(
@@ -80,7 +88,6 @@ pub fn key_changes(
 ) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
     let unsupported = [
         ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
-        ("--add-hckms", "HuaweiCloud KMS", &k.add_hckms),
     ];
     for (flag, kind, value) in unsupported {
         if !list(value).is_empty() {
@@ -104,6 +111,7 @@ pub fn key_changes(
         &k.add_hc_vault_transit,
     )?);
     add.extend(azure_specs("--add-azure-kv", &k.add_azure_kv)?);
+    add.extend(hckms_specs("--add-hckms", &k.add_hckms)?);
     add.extend(
         list(&k.add_kms)
             .iter()
@@ -127,7 +135,7 @@ pub fn key_changes(
         "--rm-hc-vault-transit",
         &k.rm_hc_vault_transit,
     )?);
-    rm.extend(list(&k.rm_hckms).into_iter().map(KeySpec::Hckms));
+    rm.extend(hckms_specs("--rm-hckms", &k.rm_hckms)?);
     Ok((add, rm))
 }
 

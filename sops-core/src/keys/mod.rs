@@ -7,6 +7,7 @@
 pub mod age;
 pub mod azure_kv;
 pub mod hc_vault;
+pub mod hckms;
 pub mod kms;
 pub mod pgp;
 pub mod shamir;
@@ -72,6 +73,8 @@ pub struct EnvSources {
     vault: hc_vault::VaultUnwrapper,
     #[cfg(feature = "azure-kv")]
     azure_kv: azure_kv::AzureUnwrapper,
+    #[cfg(feature = "hckms")]
+    hckms: hckms::HckmsUnwrapper,
 }
 
 impl EnvSources {
@@ -86,6 +89,8 @@ impl EnvSources {
             vault: hc_vault::VaultUnwrapper::from_env(),
             #[cfg(feature = "azure-kv")]
             azure_kv: azure_kv::AzureUnwrapper::from_env(),
+            #[cfg(feature = "hckms")]
+            hckms: hckms::HckmsUnwrapper::from_env(),
         }
     }
 
@@ -100,6 +105,8 @@ impl EnvSources {
             &self.vault,
             #[cfg(feature = "azure-kv")]
             &self.azure_kv,
+            #[cfg(feature = "hckms")]
+            &self.hckms,
         ]
     }
 }
