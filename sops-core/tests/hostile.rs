@@ -77,7 +77,7 @@ fn run_one(
     };
     handle.join().unwrap();
     assert!(
-        start.elapsed() < Duration::from_secs(10),
+        start.elapsed() < Duration::from_secs(60),
         "{label}: took {:?}",
         start.elapsed()
     );

@@ -25,9 +25,7 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                     "error: no positional arguments allowed",
                 ));
             }
-            let unsupported = [
-                ("--gcp-kms", "GCP KMS", &a.gcp_kms),
-            ];
+            let unsupported = [("--gcp-kms", "GCP KMS", &a.gcp_kms)];
             for (flag, kind, v) in unsupported {
                 if !v.is_empty() {
                     return Err(refuse_unsupported(flag, kind));

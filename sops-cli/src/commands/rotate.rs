@@ -86,9 +86,7 @@ pub fn key_changes(
     kms_context: &[(String, String)],
     aws_profile: &str,
 ) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
-    let unsupported = [
-        ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
-    ];
+    let unsupported = [("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms)];
     for (flag, kind, value) in unsupported {
         if !list(value).is_empty() {
             return Err(refuse_unsupported(flag, kind));
