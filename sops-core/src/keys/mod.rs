@@ -606,6 +606,43 @@ succeed with any of the keys in that key group.";
         assert_eq!(got.as_bytes(), &key);
     }
 
+    /// Fails every key with `reason`.
+    struct Failing(&'static str);
+
+    impl Unwrapper for Failing {
+        fn unwrap(&self, _: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>> {
+            Some(Err(KeyError::Unwrap(self.0.into())))
+        }
+    }
+
+    #[test]
+    fn every_source_is_asked_for_a_key_and_every_error_reported() {
+        // As sops asks the local key service, then each remote one, for the same key.
+        let md = Metadata {
+            key_groups: vec![vec![StoredKey::Age {
+                recipient: "age1x".into(),
+                enc: String::new(),
+            }]],
+            ..Default::default()
+        };
+        let key = [7u8; 32];
+        let rec = Recorder {
+            seen: Default::default(),
+            secret: key.to_vec(),
+        };
+        let local = Failing("no identity");
+        let got = recover_data_key(&md, &[&local, &rec]).unwrap();
+        assert_eq!(got.as_bytes(), &key);
+        let remote = Failing("rpc error: code = Unavailable desc = down");
+        let err = recover_data_key(&md, &[&local, &remote]).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "  age1x: FAILED\n    - | no identity\n    \n    - | rpc error: code = Unavailable desc = down\n"
+            ),
+            "{err}"
+        );
+    }
+
     #[test]
     fn decryption_order_rejects_duplicates() {
         assert_eq!(parse_decryption_order("").unwrap(), ["age", "pgp"]);
