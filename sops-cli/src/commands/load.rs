@@ -73,6 +73,7 @@ pub fn decryption_order(args: &CommonArgs) -> Result<Vec<String>> {
 
 /// The `--keyservice` URIs: the flags, or else `SOPS_KEYSERVICE` (comma separated, as
 /// urfave/cli reads a list from the environment).
+#[cfg(feature = "keyservice")]
 pub fn keyservice_uris(args: &CommonArgs) -> Vec<String> {
     if !args.keyservice.is_empty() {
         return args.keyservice.clone();
