@@ -298,6 +298,14 @@ const TEXTCONV: &[Flag] = &[
 
 const CHECK: &[Flag] = &[flag(&["format"], Text)];
 
+/// `sops keyservice`.
+const KEYSERVICE_SERVER: &[Flag] = &[
+    flag(&["network", "net"], Text),
+    flag(&["address", "addr"], Text),
+    flag(&["prompt"], Bool),
+    flag(&["verbose"], Bool),
+];
+
 /// A command: its words on the command line and its flag tables.
 struct Command {
     words: &'static [&'static str],
@@ -352,6 +360,10 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["check"],
         tables: &[CHECK, EXTENSIONS],
+    },
+    Command {
+        words: &["keyservice"],
+        tables: &[KEYSERVICE_SERVER],
     },
     Command {
         words: &["filestatus"],

@@ -89,6 +89,10 @@ pub enum Command {
     Textconv(TextconvCommand),
     /// Check files against their `.sops.yaml` creation rules without decrypting (ours).
     Check(CheckCommand),
+    /// Start a SOPS key service server: wrap and unwrap data keys with this machine's keys
+    /// for sops elsewhere (`--keyservice`). No authentication: listen on a Unix socket or
+    /// on loopback.
+    Keyservice(KeyserviceCommand),
     /// Add or delete key groups of an encrypted file.
     #[command(subcommand)]
     Groups(GroupsCommand),
@@ -312,6 +316,33 @@ pub struct TextconvCommand {
     pub file: String,
 }
 
+/// `sops keyservice`.
+#[derive(Debug, Args)]
+pub struct KeyserviceCommand {
+    /// Network to listen on: `tcp` or `unix`.
+    #[arg(
+        long,
+        visible_alias = "net",
+        value_name = "NETWORK",
+        default_value = "tcp"
+    )]
+    pub network: String,
+    /// Address to listen on, e.g. `127.0.0.1:5000` or `/tmp/sops.sock`.
+    #[arg(
+        long,
+        visible_alias = "addr",
+        value_name = "ADDRESS",
+        default_value = "127.0.0.1:5000"
+    )]
+    pub address: String,
+    /// Prompt the user to confirm every incoming request.
+    #[arg(long)]
+    pub prompt: bool,
+    /// Enable verbose logging output (each request's key type and identifier).
+    #[arg(long)]
+    pub verbose: bool,
+}
+
 /// `sops check [PATH...]`.
 #[derive(Debug, Args)]
 pub struct CheckCommand {
@@ -365,11 +396,12 @@ pub struct GroupsFileArgs {
     /// Indentation for YAML and JSON output.
     #[arg(long, value_name = "N")]
     pub indent: Option<usize>,
-    /// Use the local key service (`=false`: no local keys are used).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
+    /// Use the local key service (`=false`: only the `--keyservice` ones are used).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub enable_local_keyservice: bool,
-    /// Remote key services (not supported).
-    #[arg(long, value_name = "URI", hide = true)]
+    /// Key services to use in addition to the local one, `tcp://host:port` or
+    /// `unix:///path` (repeatable; `SOPS_KEYSERVICE`, comma separated).
+    #[arg(long, value_name = "URI")]
     pub keyservice: Vec<String>,
 }
 
@@ -580,7 +612,8 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
     pub enable_local_keyservice: bool,
 
-    /// Remote key services (not supported).
-    #[arg(long, value_name = "URI", hide = true)]
+    /// Key services to use in addition to the local one, `tcp://host:port` or
+    /// `unix:///path` (repeatable; `SOPS_KEYSERVICE`, comma separated).
+    #[arg(long, value_name = "URI")]
     pub keyservice: Vec<String>,
 }

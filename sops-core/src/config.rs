@@ -312,8 +312,17 @@ impl KeySpec {
 pub fn recipients(groups: &[Vec<KeySpec>]) -> Result<Vec<Vec<Box<dyn Recipient>>>, KeyError> {
     groups
         .iter()
-        .map(|g| g.iter().map(KeySpec::recipient).collect())
+        .map(|g| g.iter().map(recipient_of).collect())
         .collect()
+}
+
+/// The recipient for one key: through the installed key services when there are any
+/// (`--keyservice`, `--enable-local-keyservice=false`), else the local key.
+fn recipient_of(spec: &KeySpec) -> Result<Box<dyn Recipient>, KeyError> {
+    #[cfg(feature = "keyservice")]
+    return crate::keyservice::recipient_for(spec);
+    #[cfg(not(feature = "keyservice"))]
+    spec.recipient()
 }
 
 /// Splits a comma-separated list of PGP fingerprints as sops does (spaces removed).

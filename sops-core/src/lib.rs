@@ -36,6 +36,8 @@ pub mod file;
 pub mod format;
 pub mod iv_stash;
 pub mod keys;
+#[cfg(feature = "keyservice")]
+pub mod keyservice;
 pub mod merge;
 pub mod metadata;
 pub mod number;

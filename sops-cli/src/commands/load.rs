@@ -71,21 +71,65 @@ pub fn decryption_order(args: &CommonArgs) -> Result<Vec<String>> {
     })
 }
 
-/// Recovers the data key of a file with the keys of this machine (sops's local key
-/// service), in the `--decryption-order` given (or sops's default). With the local key
-/// service disabled (`--enable-local-keyservice=false`, `SOPS_ENABLE_LOCAL_KEYSERVICE=false`)
-/// no local key is tried, and as we have no remote key service client, recovery fails the
-/// way sops's does when no key service can decrypt.
+/// The `--keyservice` URIs: the flags, or else `SOPS_KEYSERVICE` (comma separated, as
+/// urfave/cli reads a list from the environment).
+#[cfg(feature = "keyservice")]
+pub fn keyservice_uris(args: &CommonArgs) -> Vec<String> {
+    if !args.keyservice.is_empty() {
+        return args.keyservice.clone();
+    }
+    match std::env::var("SOPS_KEYSERVICE") {
+        Ok(v) if !v.is_empty() => v.split(',').map(|s| s.trim().to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The key services of this run (`--enable-local-keyservice`, `--keyservice`), set up once
+/// and installed for every key the run wraps. A URI that cannot be used is reported and
+/// skipped, as sops does.
+#[cfg(feature = "keyservice")]
+pub fn key_services(args: &CommonArgs) -> &'static sops_core::keyservice::KeyServices {
+    use sops_core::keyservice;
+    if let Some(services) = keyservice::installed() {
+        return services;
+    }
+    let (services, errors) =
+        keyservice::KeyServices::new(args.enable_local_keyservice, &keyservice_uris(args));
+    for e in errors {
+        eprintln!(
+            "[CMD]\t level=warning msg=\"Error parsing URI for keyservice, skipping\" error={:?}",
+            e.to_string()
+        );
+    }
+    if args.verbose {
+        for remote in &services.remotes {
+            eprintln!(
+                "[CMD]\t level=info msg=\"Connecting to key service\" address={:?}",
+                remote.address()
+            );
+        }
+    }
+    keyservice::install(services)
+}
+
+/// Recovers the data key of a file with the key services of this run: the keys of this
+/// machine (sops's local key service, unless `--enable-local-keyservice=false`), then each
+/// `--keyservice`, in the `--decryption-order` given (or sops's default). Every service is
+/// asked for a key before the next key is tried, and the failure report lists each
+/// service's error, as sops's does.
 pub fn recover_key(file: &EncryptedFile, args: &CommonArgs) -> Result<DataKey> {
     let order = decryption_order(args)?;
     let sources = keys::EnvSources::from_env();
     let local = sources.list();
-    let sources: &[&dyn keys::Unwrapper] = if args.enable_local_keyservice {
-        &local
+    #[cfg(feature = "keyservice")]
+    let sources = key_services(args).unwrappers(&local);
+    #[cfg(not(feature = "keyservice"))]
+    let sources: Vec<&dyn keys::Unwrapper> = if args.enable_local_keyservice {
+        local
     } else {
-        &[]
+        Vec::new()
     };
-    let key = keys::recover_data_key_ordered(&file.metadata, sources, &order)
+    let key = keys::recover_data_key_ordered(&file.metadata, &sources, &order)
         .map_err(sops_core::Error::from)?;
     if args.verbose {
         eprintln!("[SOPS]\t level=info msg=\"Data key recovered successfully\"");
@@ -93,10 +137,17 @@ pub fn recover_key(file: &EncryptedFile, args: &CommonArgs) -> Result<DataKey> {
     Ok(key)
 }
 
-/// Refuses to create a data key when the local key service is disabled: sops then has no key
-/// service to wrap it with.
+/// Sets up the key services that wrap a new data key, and refuses when there are none (the
+/// local one disabled and no `--keyservice`), as sops does.
 pub fn require_local_keyservice(args: &CommonArgs) -> Result<()> {
-    if args.enable_local_keyservice {
+    #[cfg(feature = "keyservice")]
+    let any = {
+        let services = key_services(args);
+        services.local || !services.remotes.is_empty()
+    };
+    #[cfg(not(feature = "keyservice"))]
+    let any = args.enable_local_keyservice;
+    if any {
         return Ok(());
     }
     Err(fail(

@@ -9,6 +9,8 @@ mod encrypt;
 mod exec;
 mod filestatus;
 mod groups;
+#[cfg(feature = "keyservice")]
+mod keyservice;
 mod load;
 mod merge_driver;
 mod recursive;
@@ -51,6 +53,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::MergeDriver(c)) => merge_driver::run(c),
         Some(Command::Textconv(c)) => textconv::run(c),
         Some(Command::Check(c)) => check::run(c),
+        #[cfg(feature = "keyservice")]
+        Some(Command::Keyservice(c)) => keyservice::run(c),
+        #[cfg(not(feature = "keyservice"))]
+        Some(Command::Keyservice(_)) => Err(fail(
+            exit_code::ERROR_GENERIC,
+            "Error running keyservice: this sops was built without the keyservice feature",
+        )),
         Some(Command::Set(c)) => set::run_set(c),
         Some(Command::Unset(c)) => set::run_unset(c),
         Some(Command::Updatekeys(c)) => updatekeys::run(c),

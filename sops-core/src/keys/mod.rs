@@ -153,8 +153,8 @@ pub fn key_name(key: &StoredKey) -> String {
 pub struct KeyFailure {
     /// The key as sops names it (recipient, fingerprint, ...).
     pub key: String,
-    /// Why it failed (never secret).
-    pub reason: String,
+    /// Why it failed, one reason per key service that tried it (never secret).
+    pub reasons: Vec<String>,
 }
 
 /// What happened to one key group during recovery.
@@ -196,9 +196,16 @@ impl RecoveryError {
                     let body = keys
                         .iter()
                         .map(|k| {
-                            let reason = prefix_lines(&word_wrap(&k.reason, 60), "  | ");
-                            let reason = format!("-{}", &reason[1..]);
-                            format!("{}: FAILED\n{}", k.key, prefix_lines(&reason, "  "))
+                            let reasons = k
+                                .reasons
+                                .iter()
+                                .map(|r| {
+                                    let reason = prefix_lines(&word_wrap(r, 60), "  | ");
+                                    format!("-{}", &reason[1..])
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n\n");
+                            format!("{}: FAILED\n{}", k.key, prefix_lines(&reasons, "  "))
                         })
                         .collect::<Vec<_>>()
                         .join("\n\n");
@@ -450,27 +457,26 @@ fn unwrap_group<S: AsRef<str>>(
     let mut failures = Vec::new();
     for i in indices {
         let key = &group[i];
-        let mut handled = false;
+        // Every source that handles the key's type tries it (the local one, then each remote
+        // key service), as sops asks each key service in turn; all their errors are reported.
+        let mut reasons = Vec::new();
         for source in sources {
             match source.unwrap(key) {
                 None => continue,
                 Some(Ok(secret)) => return Ok(secret),
-                Some(Err(e)) => {
-                    handled = true;
-                    failures.push(KeyFailure {
-                        key: key_name(key),
-                        reason: e.to_string(),
-                    });
-                    break;
-                }
+                Some(Err(e)) => reasons.push(e.to_string()),
             }
         }
-        if !handled {
-            failures.push(KeyFailure {
-                key: key_name(key),
-                reason: format!("{} keys are not supported yet", type_identifier(key)),
-            });
+        if reasons.is_empty() {
+            reasons.push(format!(
+                "{} keys are not supported yet",
+                type_identifier(key)
+            ));
         }
+        failures.push(KeyFailure {
+            key: key_name(key),
+            reasons,
+        });
     }
     Err(failures)
 }
@@ -486,7 +492,7 @@ mod tests {
                 GroupOutcome::Success,
                 GroupOutcome::Failed(vec![KeyFailure {
                     key: "0590B3F2A1752C5863BE44B64A61B3AF6B548AB5".into(),
-                    reason: "could not decrypt data key with PGP key: github.com/ProtonMail/go-crypto/openpgp error: could not load secring: open /tmp/rules-exp/g1/pubring.gpg: no such file or directory; GnuPG binary error: failed to decrypt sops data key with pgp: gpg: encrypted with 3072-bit RSA key, ID E73F6862797C7963, created 2026-11-23\n      \"test two <two@example.com>\"\ngpg: decryption failed: No secret key".into(),
+                    reasons: vec!["could not decrypt data key with PGP key: github.com/ProtonMail/go-crypto/openpgp error: could not load secring: open /tmp/rules-exp/g1/pubring.gpg: no such file or directory; GnuPG binary error: failed to decrypt sops data key with pgp: gpg: encrypted with 3072-bit RSA key, ID E73F6862797C7963, created 2026-11-23\n      \"test two <two@example.com>\"\ngpg: decryption failed: No secret key".into()],
                 }]),
             ],
             threshold: 2,
@@ -612,6 +618,43 @@ succeed with any of the keys in that key group.";
         md.shamir_threshold = 2;
         let got = recover_data_key(&md, &[&Both(&rec, &rec2)]).unwrap();
         assert_eq!(got.as_bytes(), &key);
+    }
+
+    /// Fails every key with `reason`.
+    struct Failing(&'static str);
+
+    impl Unwrapper for Failing {
+        fn unwrap(&self, _: &StoredKey) -> Option<Result<Zeroizing<Vec<u8>>, KeyError>> {
+            Some(Err(KeyError::Unwrap(self.0.into())))
+        }
+    }
+
+    #[test]
+    fn every_source_is_asked_for_a_key_and_every_error_reported() {
+        // As sops asks the local key service, then each remote one, for the same key.
+        let md = Metadata {
+            key_groups: vec![vec![StoredKey::Age {
+                recipient: "age1x".into(),
+                enc: String::new(),
+            }]],
+            ..Default::default()
+        };
+        let key = [7u8; 32];
+        let rec = Recorder {
+            seen: Default::default(),
+            secret: key.to_vec(),
+        };
+        let local = Failing("no identity");
+        let got = recover_data_key(&md, &[&local, &rec]).unwrap();
+        assert_eq!(got.as_bytes(), &key);
+        let remote = Failing("rpc error: code = Unavailable desc = down");
+        let err = recover_data_key(&md, &[&local, &remote]).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "  age1x: FAILED\n    - | no identity\n    \n    - | rpc error: code = Unavailable desc = down\n"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
