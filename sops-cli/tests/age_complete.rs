@@ -244,3 +244,159 @@ fn post_quantum_keys_interoperate_with_the_reference_and_npm() {
         }
     }
 }
+
+/// `PATH` with the software plugin `age-plugin-xwing` (installed by scripts/setup-tools into
+/// .tools/plugins) in front.
+fn plugin_path() -> std::ffi::OsString {
+    let bin = common::repo().join(".tools/plugins/bin");
+    assert!(
+        bin.join("age-plugin-xwing").exists(),
+        "age-plugin-xwing is missing (run scripts/test, which installs it)"
+    );
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+/// A new plugin key: (recipient `age1xwing1...`, identity file text).
+fn plugin_keygen(path: &OsStr) -> (String, String) {
+    let out = Command::new("age-plugin-xwing")
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out.stderr));
+    let text = show(&out.stdout);
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# recipient: "))
+        .unwrap()
+        .to_string();
+    (recipient, text)
+}
+
+/// Plugins (sops 3.10): `age1NAME1...` recipients and `AGE-PLUGIN-NAME-1...` identities run
+/// `age-plugin-NAME` from `PATH`; files interoperate with the reference sops both ways.
+#[test]
+fn plugin_keys_interoperate_with_the_reference() {
+    let dir = Dir::new();
+    let path = plugin_path();
+    let (recipient, identity) = plugin_keygen(&path);
+    assert!(recipient.starts_with("age1xwing1"));
+    let key = dir.write("plugin-key.txt", &identity);
+    dir.write("plain.yaml", PLAIN);
+    let envs = [("PATH", path.as_os_str())];
+    let ours = dir.ok_env(
+        &our_sops(),
+        &["-e", "--age", &recipient, "plain.yaml"],
+        "",
+        &envs,
+    );
+    dir.write("ours.yaml", &ours);
+    let theirs = dir.ok_env(
+        &reference_sops(),
+        &["-e", "--age", &recipient, "plain.yaml"],
+        "",
+        &envs,
+    );
+    dir.write("theirs.yaml", &theirs);
+    let envs = [
+        ("PATH", path.as_os_str()),
+        ("SOPS_AGE_KEY_FILE", key.as_os_str()),
+    ];
+    for file in ["ours.yaml", "theirs.yaml"] {
+        for bin in [our_sops(), reference_sops()] {
+            let out = dir.run_env(&bin, &["-d", file], "", &envs, false);
+            assert!(
+                out.status.success(),
+                "{} {file}: {}",
+                bin.display(),
+                show(&out.stderr)
+            );
+            assert_eq!(show(&out.stdout), PLAIN);
+        }
+    }
+    // In .sops.yaml creation rules too.
+    dir.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - key_groups:\n      - age:\n          - {recipient}\n          - {RECIPIENT}\n"),
+    );
+    let enc = dir.ok_env(
+        &our_sops(),
+        &["-e", "plain.yaml"],
+        "",
+        &[("PATH", path.as_os_str())],
+    );
+    dir.write("rules.yaml", &enc);
+    let out = dir.run_env(&reference_sops(), &["-d", "rules.yaml"], "", &envs, false);
+    assert!(out.status.success(), "{}", show(&out.stderr));
+
+    // Without the plugin on PATH: a clear error naming it, and the sources tried.
+    let no_plugin = [
+        ("PATH", OsStr::new("/usr/bin:/bin")),
+        ("SOPS_AGE_KEY_FILE", key.as_os_str()),
+    ];
+    let out = dir.run_env(&our_sops(), &["-d", "ours.yaml"], "", &no_plugin, false);
+    assert_eq!(out.status.code(), Some(128));
+    let flat = show(&out.stderr)
+        .split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains("age-plugin-xwing"), "{flat}");
+    assert!(
+        !flat.contains("AGE-PLUGIN-XWING-1"),
+        "the identity leaked: {flat}"
+    );
+    let out = dir.run_env(
+        &our_sops(),
+        &["-e", "--age", &recipient, "plain.yaml"],
+        "",
+        &no_plugin,
+        false,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out.stderr));
+    assert!(
+        show(&out.stderr).contains("age-plugin-xwing"),
+        "{}",
+        show(&out.stderr)
+    );
+}
+
+/// When no identity opens the data key, the error lists where identities came from (files,
+/// plugins), never a key.
+#[test]
+fn no_matching_identity_lists_what_was_tried() {
+    let dir = Dir::new();
+    let path = plugin_path();
+    let (_, identity) = plugin_keygen(&path);
+    let (pq_id, _) = sops_core::keys::age::generate_hybrid_key();
+    let key = dir.write("keys.txt", format!("{identity}{}\n", pq_id.as_str()));
+    dir.write("plain.yaml", PLAIN);
+    let enc = dir.ok(&our_sops(), &["-e", "--age", RECIPIENT, "plain.yaml"]);
+    dir.write("enc.yaml", &enc);
+    let envs = [
+        ("PATH", path.as_os_str()),
+        ("SOPS_AGE_KEY_FILE", key.as_os_str()),
+    ];
+    let out = dir.run_env(&our_sops(), &["-d", "enc.yaml"], "", &envs, false);
+    assert_eq!(out.status.code(), Some(128));
+    let flat = show(&out.stderr)
+        .split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains(&format!(
+            "(tried: plugin age-plugin-xwing, SOPS_AGE_KEY_FILE {})",
+            key.display()
+        )),
+        "{flat}"
+    );
+    assert!(
+        !flat.contains("AGE-PLUGIN-") && !flat.contains("AGE-SECRET-KEY-"),
+        "{flat}"
+    );
+}
