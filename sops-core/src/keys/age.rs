@@ -66,7 +66,7 @@ impl AgeRecipient {
             let name = recipient.plugin().to_string();
             Box::new(
                 age::plugin::RecipientPluginV1::new(&name, &[recipient], &[], TerminalCallbacks)
-                    .map_err(|e| err(&format!("age plugin: {e}")))?,
+                    .map_err(|e| err(&format!("age plugin: {}", plain(&e.to_string()))))?,
             )
         } else {
             Box::new(age::x25519::Recipient::from_str(text).map_err(err)?)
@@ -326,6 +326,15 @@ fn decrypt_armored(
     Ok(out)
 }
 
+/// The age crate's message without the Unicode isolation marks its translations put around
+/// names, and on one line.
+fn plain(msg: &str) -> String {
+    msg.replace(['\u{2068}', '\u{2069}'], "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Whether `data` is an age file (binary or armored): an identity file protected with a
 /// passphrase, as sops recognizes it.
 fn is_age_file(data: &[u8]) -> bool {
@@ -340,7 +349,7 @@ fn parse_identity(key: &str, tried: &mut Vec<String>) -> Result<BoxedIdentity, S
             .map_err(|_| "is not a valid age plugin identity".to_string())?;
         let name = id.plugin().to_string();
         let plugin = age::plugin::IdentityPluginV1::new(&name, &[id], TerminalCallbacks)
-            .map_err(|e| format!("needs an age plugin: {e}"))?;
+            .map_err(|e| format!("needs an age plugin: {}", plain(&e.to_string())))?;
         let what = format!("plugin age-plugin-{name}");
         if !tried.contains(&what) {
             tried.push(what);
