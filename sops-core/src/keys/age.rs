@@ -815,6 +815,22 @@ mod tests {
         );
     }
 
+    /// Recipients are told apart as sops's `parseRecipient` does: `age1pq1` hybrid, a second
+    /// `1` a plugin (whose binary must be on `PATH`), else X25519.
+    #[test]
+    fn recipient_forms() {
+        let (_, pq) = generate_hybrid_key();
+        assert!(AgeRecipient::parse(&pq).is_ok());
+        assert!(AgeRecipient::parse(RECIPIENT).is_ok());
+        let plugin = age_core::primitives::bech32_encode(
+            bech32::Hrp::parse_unchecked("age1sopsrsmissing"),
+            &[1, 2, 3],
+        );
+        let err = AgeRecipient::parse(&plugin).err().unwrap().to_string();
+        assert!(err.contains("age-plugin-sopsrsmissing"), "{err}");
+        assert!(!err.contains('\u{2068}'), "{err}");
+    }
+
     #[test]
     fn splits_words() {
         assert_eq!(
