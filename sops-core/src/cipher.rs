@@ -47,7 +47,7 @@ impl DataKey {
     /// The AES-GCM instance for this key, with its key schedule computed once.
     pub fn value_cipher(&self) -> ValueCipher {
         ValueCipher {
-            aead: SopsAesGcm::new(self.0.as_ref().into()),
+            aead: SopsAesGcm::new(aes_gcm::Key::<Aes256>::from_slice(&self.0[..])),
         }
     }
 }
