@@ -284,6 +284,9 @@ impl KeySpec {
             })),
             #[cfg(not(feature = "aws-kms"))]
             KeySpec::Kms { .. } => Err(KeyError::Unsupported("AWS KMS")),
+            #[cfg(feature = "gcp-kms")]
+            KeySpec::GcpKms(id) => Ok(Box::new(crate::keys::gcp_kms::GcpKmsKey::new(id))),
+            #[cfg(not(feature = "gcp-kms"))]
             KeySpec::GcpKms(_) => Err(KeyError::Unsupported("GCP KMS")),
             KeySpec::AzureKv { .. } => Err(KeyError::Unsupported("Azure Key Vault")),
             #[cfg(feature = "hc-vault")]

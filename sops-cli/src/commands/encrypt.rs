@@ -182,7 +182,8 @@ fn key_groups(
         }
     }
     if let Some(list) = given(&a.gcp_kms) {
-        group.extend(split(list).map(KeySpec::GcpKms));
+        // sops removes every space of a resource id.
+        group.extend(split(list).map(|id| KeySpec::GcpKms(id.replace(' ', ""))));
     }
     if let Some(list) = given(&a.azure_kv) {
         group.extend(split(list).map(|url| KeySpec::AzureKv {

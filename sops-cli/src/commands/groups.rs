@@ -10,7 +10,7 @@ use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
-use super::rotate::{refuse_unsupported, vault_specs};
+use super::rotate::{gcp_kms_specs, refuse_unsupported, vault_specs};
 use super::{load, Invocation};
 use crate::cli::{CommonArgs, GroupsCommand, GroupsFileArgs};
 use crate::exit::fail;
@@ -26,7 +26,6 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                 ));
             }
             let unsupported = [
-                ("--gcp-kms", "GCP KMS", &a.gcp_kms),
                 ("--hckms", "HuaweiCloud KMS", &a.hckms),
                 ("--azure-kv", "Azure Key Vault", &a.azure_kv),
             ];
@@ -59,6 +58,9 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                 group.extend(config::pgp_fingerprints(fp).into_iter().map(KeySpec::Pgp));
             }
             group.extend(kms_keys);
+            for ids in &a.gcp_kms {
+                group.extend(gcp_kms_specs(&Some(ids.clone())));
+            }
             group.extend(vault_keys);
             for r in &a.age {
                 for r in AgeRecipient::parse_list(r)
@@ -70,7 +72,7 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             if group.is_empty() {
                 return Err(fail(
                     exit_code::ERROR_GENERIC,
-                    "Error: the new group has no keys (use --age, --pgp, --kms or --hc-vault-transit)",
+                    "Error: the new group has no keys (use --age, --pgp, --kms, --gcp-kms or --hc-vault-transit)",
                 ));
             }
             change(&a.target, |groups| {

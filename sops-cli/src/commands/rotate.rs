@@ -7,6 +7,7 @@ use sops_core::config::{self, KeySpec};
 use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
+use sops_core::keys::gcp_kms::GcpKmsKey;
 use sops_core::keys::hc_vault::VaultKey;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
@@ -46,6 +47,14 @@ pub fn vault_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
     Ok(keys.iter().map(|k| KeySpec::HcVault(k.name())).collect())
 }
 
+/// GCP KMS keys of a comma-separated resource id list, spaces removed as sops does.
+pub fn gcp_kms_specs(value: &Option<String>) -> Vec<KeySpec> {
+    GcpKmsKey::parse_list(value.as_deref().unwrap_or(""))
+        .into_iter()
+        .map(|k| KeySpec::GcpKms(k.resource_id))
+        .collect()
+}
+
 /// Refuses key types this build cannot wrap for yet, naming the flag.
 pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
     fail(
@@ -64,7 +73,6 @@ pub fn key_changes(
     aws_profile: &str,
 ) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
     let unsupported = [
-        ("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms),
         ("--add-azure-kv", "Azure Key Vault", &k.add_azure_kv),
         ("--add-hckms", "HuaweiCloud KMS", &k.add_hckms),
     ];
@@ -94,6 +102,7 @@ pub fn key_changes(
             .iter()
             .map(|a| kms_spec(a, kms_context, aws_profile)),
     );
+    add.extend(gcp_kms_specs(&k.add_gcp_kms));
     let mut rm: Vec<KeySpec> = list(&k.rm_age).into_iter().map(KeySpec::Age).collect();
     rm.extend(
         config::pgp_fingerprints(k.rm_pgp.as_deref().unwrap_or(""))
@@ -106,7 +115,7 @@ pub fn key_changes(
             .iter()
             .map(|a| kms_spec(a, kms_context, aws_profile)),
     );
-    rm.extend(list(&k.rm_gcp_kms).into_iter().map(KeySpec::GcpKms));
+    rm.extend(gcp_kms_specs(&k.rm_gcp_kms));
     rm.extend(list(&k.rm_azure_kv).into_iter().map(|url| {
         // `https://vault/keys/name/version`
         let mut parts = url.rsplitn(4, '/');

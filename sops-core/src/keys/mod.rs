@@ -5,6 +5,7 @@
 //! from a stored entry). Key groups and Shamir splitting are written once, here, above them.
 
 pub mod age;
+pub mod gcp_kms;
 pub mod hc_vault;
 pub mod kms;
 pub mod pgp;
@@ -69,6 +70,8 @@ pub struct EnvSources {
     kms: kms::KmsUnwrapper,
     #[cfg(feature = "hc-vault")]
     vault: hc_vault::VaultUnwrapper,
+    #[cfg(feature = "gcp-kms")]
+    gcp_kms: gcp_kms::GcpKmsUnwrapper,
 }
 
 impl EnvSources {
@@ -81,6 +84,8 @@ impl EnvSources {
             kms: kms::KmsUnwrapper::from_env(),
             #[cfg(feature = "hc-vault")]
             vault: hc_vault::VaultUnwrapper::from_env(),
+            #[cfg(feature = "gcp-kms")]
+            gcp_kms: gcp_kms::GcpKmsUnwrapper::from_env(),
         }
     }
 
@@ -93,6 +98,8 @@ impl EnvSources {
             &self.kms,
             #[cfg(feature = "hc-vault")]
             &self.vault,
+            #[cfg(feature = "gcp-kms")]
+            &self.gcp_kms,
         ]
     }
 }
