@@ -21,7 +21,6 @@
 //! access token at its `token_uri` with an RS256-signed JWT (RFC 7523); an `authorized_user`
 //! JSON with its refresh token. Every call has a connect and an I/O time limit.
 
-
 /// The identifier of GCP KMS keys in metadata and `--decryption-order`.
 pub const KEY_TYPE: &str = "gcp_kms";
 
@@ -277,7 +276,7 @@ mod client {
                             Duration::from_secs(2),
                         )
                         .map_err(|e| format!("compute: failed to get a token: {e}"))?;
-                    token_from_answer(&url, status, &body)
+                    token_from_answer(url.split('?').next().unwrap_or(""), status, &body)
                 }
             }
         }
@@ -302,9 +301,9 @@ mod client {
             method: &str,
             body: &serde_json::Value,
         ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-            let (token, quota) = self.access().map_err(|e| {
-                format!("cannot create GCP KMS service: credentials: {e}")
-            })?;
+            let (token, quota) = self
+                .access()
+                .map_err(|e| format!("cannot create GCP KMS service: credentials: {e}"))?;
             let url = format!(
                 "{}/v1/{}:{method}?%24alt=json%3Benum-encoding%3Dint",
                 self.endpoint, key.resource_id
@@ -321,7 +320,8 @@ mod client {
                 headers.push(("x-goog-user-project", q));
             }
             let body = Zeroizing::new(serde_json::to_vec(body).map_err(|e| e.to_string())?);
-            let (status, answer) = self.request("POST", &url, &headers, &body, self.connect_timeout)?;
+            let (status, answer) =
+                self.request("POST", &url, &headers, &body, self.connect_timeout)?;
             if !(200..300).contains(&status) {
                 return Err(api_error(status, &answer));
             }
@@ -418,7 +418,9 @@ mod client {
         }
         match value.get("access_token").and_then(|v| v.as_str()) {
             Some(t) if !t.is_empty() => Ok(Zeroizing::new(t.to_string())),
-            _ => Err(format!("oauth2: server response from {url} missing access_token")),
+            _ => Err(format!(
+                "oauth2: server response from {url} missing access_token"
+            )),
         }
     }
 
@@ -449,10 +451,11 @@ mod client {
         if let Some(v) = env("GOOGLE_CREDENTIALS") {
             // A path when such a file exists, else the JSON itself.
             let json = if std::fs::metadata(&v).is_ok() {
-                Zeroizing::new(
-                    std::fs::read(&v)
-                        .map_err(|e| format!("failed to obtain credentials from \"GOOGLE_CREDENTIALS\": read {v}: {e}"))?,
-                )
+                Zeroizing::new(std::fs::read(&v).map_err(|e| {
+                    format!(
+                        "failed to obtain credentials from \"GOOGLE_CREDENTIALS\": read {v}: {e}"
+                    )
+                })?)
             } else {
                 Zeroizing::new(v.into_bytes())
             };
@@ -494,19 +497,38 @@ mod client {
     }
 
     /// The metadata server, when running on Google Cloud: `GCE_METADATA_HOST`, else
-    /// `169.254.169.254` when the machine says it is a Google one or that address answers
-    /// within half a second.
+    /// `169.254.169.254` when the machine says it is a Google one, or when that address
+    /// answers within a second with the `Metadata-Flavor: Google` header (Go's `OnGCE`).
     fn metadata_host() -> Option<String> {
         if let Some(h) = env("GCE_METADATA_HOST") {
             return Some(h);
         }
         let google = std::fs::read_to_string("/sys/class/dmi/id/product_name")
-            .is_ok_and(|p| p.contains("Google"));
-        let addr = std::net::SocketAddr::from(([169, 254, 169, 254], 80));
-        if google || TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            .is_ok_and(|p| p.trim() == "Google" || p.trim() == "Google Compute Engine");
+        if google || metadata_answers(([169, 254, 169, 254], 80).into(), Duration::from_secs(1)) {
             return Some("169.254.169.254".to_string());
         }
         None
+    }
+
+    /// Whether a metadata server answers at `addr`: a GET whose answer carries
+    /// `Metadata-Flavor: Google`, all within `limit`.
+    fn metadata_answers(addr: std::net::SocketAddr, limit: Duration) -> bool {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(limit));
+        let _ = s.set_write_timeout(Some(limit));
+        let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        if s.write_all(req.as_bytes()).is_err() {
+            return false;
+        }
+        let mut head = Vec::new();
+        let _ = s.take(8192).read_to_end(&mut head);
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let head = head.split("\r\n\r\n").next().unwrap_or("");
+        head.lines()
+            .any(|l| l.replace(' ', "") == "metadata-flavor:google")
     }
 
     /// A credentials JSON: `service_account` or `authorized_user`.
@@ -514,7 +536,13 @@ mod client {
         let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| {
             format!("failed to obtain credentials from {source:?}: invalid JSON: {e}")
         })?;
-        let text = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let text = |k: &str| {
+            value
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let quota_project = Some(text("quota_project_id")).filter(|q| !q.is_empty());
         let token_uri = Some(text("token_uri"))
             .filter(|t| !t.is_empty())
@@ -622,7 +650,11 @@ mod client {
         out
     }
 
-    fn connect(target: &Target, connect_timeout: Duration, io: Duration) -> Result<TcpStream, String> {
+    fn connect(
+        target: &Target,
+        connect_timeout: Duration,
+        io: Duration,
+    ) -> Result<TcpStream, String> {
         let addrs: Vec<_> = (target.host.as_str(), target.port)
             .to_socket_addrs()
             .map_err(|e| format!("dial tcp: lookup {}: {e}", target.host))?
@@ -987,7 +1019,10 @@ mod client {
                 )),
                 "{req}"
             );
-            assert!(req.contains("\r\nAuthorization: Bearer ya29.tok\r\n"), "{req}");
+            assert!(
+                req.contains("\r\nAuthorization: Bearer ya29.tok\r\n"),
+                "{req}"
+            );
             assert!(
                 req.contains("\r\nx-goog-request-params: name=projects%2Fp%2Flocations"),
                 "{req}"
@@ -1050,7 +1085,10 @@ mod client {
             let key = GcpKmsKey::new(ID);
             let start = Instant::now();
             let err = key
-                .decrypt_with(&Settings::with_token(&format!("http://{addr}"), "t"), "AQID")
+                .decrypt_with(
+                    &Settings::with_token(&format!("http://{addr}"), "t"),
+                    "AQID",
+                )
                 .unwrap_err();
             assert!(err.contains("connection refused"), "{err}");
             assert!(start.elapsed() < Duration::from_secs(2));
@@ -1071,7 +1109,10 @@ mod client {
             assert_eq!(endpoint_url("http://127.0.0.1:9/"), "http://127.0.0.1:9");
             let t = Target::parse("https://[::1]:8443/v1/x?y").unwrap();
             assert_eq!((t.host.as_str(), t.port, t.tls), ("::1", 8443, true));
-            assert_eq!((t.host_header.as_str(), t.path.as_str()), ("[::1]:8443", "/v1/x?y"));
+            assert_eq!(
+                (t.host_header.as_str(), t.path.as_str()),
+                ("[::1]:8443", "/v1/x?y")
+            );
             assert_eq!(form_escape("a b/c=d"), "a%20b%2Fc%3Dd");
             assert_eq!(decode_bytes("_-8").unwrap(), [255, 239]);
             let e = parse_credentials(br#"{"type":"external_account"}"#, "f.json")
@@ -1117,7 +1158,9 @@ mod tests {
         }
         let keys = GcpKmsKey::parse_list("a,, b ,");
         assert_eq!(
-            keys.iter().map(|k| k.resource_id.as_str()).collect::<Vec<_>>(),
+            keys.iter()
+                .map(|k| k.resource_id.as_str())
+                .collect::<Vec<_>>(),
             ["a", "b"]
         );
     }
