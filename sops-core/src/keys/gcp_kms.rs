@@ -61,6 +61,7 @@ impl GcpKmsKey {
             && [1, 3, 5, 7].iter().all(|&i| !parts[i].is_empty())
     }
 
+    #[cfg(feature = "gcp-kms")]
     fn check(&self) -> Result<(), String> {
         if self.is_valid() {
             Ok(())
@@ -1044,10 +1045,13 @@ mod client {
                 .unwrap();
             assert_eq!(&got[..], &[1, 2, 3]);
             let req = server.join().unwrap();
-            assert!(req.ends_with("\"ciphertext\":\"/+8=\",\"name\":\"projects/p/locations/global/keyRings/r/cryptoKeys/k\"}") || req.contains("\"ciphertext\":\"/+8=\""), "{req}");
+            assert!(
+                req.ends_with(&format!("{{\"ciphertext\":\"/+8=\",\"name\":\"{ID}\"}}")),
+                "{req}"
+            );
 
             let (addr, _server) = serve_once(
-                "HTTP/1.1 403 Forbidden\r\nContent-Length: 78\r\n\r\n\
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: 81\r\n\r\n\
                  {\"error\":{\"code\":403,\"message\":\"Permission denied\",\"status\":\"PERMISSION_DENIED\"}}",
             );
             let err = key
@@ -1101,6 +1105,23 @@ mod client {
             assert!(err.contains("i/o timeout"), "{err}");
             assert!(start.elapsed() < Duration::from_secs(3));
             drop(listener);
+        }
+
+        #[test]
+        fn metadata_server_is_recognised_by_its_header() {
+            let (addr, _server) = serve_once(
+                "HTTP/1.1 200 OK\r\nMetadata-Flavor: Google\r\nContent-Length: 0\r\n\r\n",
+            );
+            let addr = addr.trim_start_matches("http://").parse().unwrap();
+            assert!(metadata_answers(addr, Duration::from_secs(2)));
+            // Something else answering at the address (a proxy, ...) is not a metadata server.
+            let (addr, _server) = serve_once("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+            let addr = addr.trim_start_matches("http://").parse().unwrap();
+            assert!(!metadata_answers(addr, Duration::from_secs(2)));
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            drop(listener);
+            assert!(!metadata_answers(addr, Duration::from_secs(2)));
         }
 
         #[test]
