@@ -694,7 +694,7 @@ impl CreationRule {
                 });
             }
             for id in split_list(&field(&self.gcp_kms, "gcpkms")?.join(",")) {
-                keys.push(KeySpec::GcpKms(id));
+                keys.push(KeySpec::GcpKms(id.replace(' ', "")));
             }
             for url in split_list(&field(&self.azure_keyvault, "azure_keyvault")?.join(",")) {
                 keys.push(azure_from_url(&url)?);
@@ -849,7 +849,8 @@ fn group_keys(
         });
     }
     for id in &group.gcp_kms {
-        out.push(KeySpec::GcpKms(id.clone()));
+        // sops removes every space of a resource id.
+        out.push(KeySpec::GcpKms(id.replace(' ', "")));
     }
     for k in &group.azure_keyvault {
         out.push(KeySpec::AzureKv {

@@ -135,6 +135,9 @@ mod client {
         Metadata { host: String },
     }
 
+    /// An access token and the quota project to bill (`quota_project_id`), if any.
+    type Access = (Zeroizing<String>, Option<String>);
+
     /// How to reach Cloud KMS: the endpoint and the credentials of the environment.
     pub struct Settings {
         /// `scheme://host[:port]` of the KMS API.
@@ -145,7 +148,7 @@ mod client {
         pub io_timeout: Duration,
         /// An explicit access token (library users and tests); else the environment's.
         token: Option<Zeroizing<String>>,
-        access: OnceLock<Result<(Zeroizing<String>, Option<String>), String>>,
+        access: OnceLock<Result<Access, String>>,
         tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
     }
 
@@ -210,7 +213,7 @@ mod client {
         }
 
         /// The access token (and quota project), fetched once per process.
-        fn access(&self) -> Result<(Zeroizing<String>, Option<String>), String> {
+        fn access(&self) -> Result<Access, String> {
             if let Some(t) = &self.token {
                 return Ok((t.clone(), None));
             }
