@@ -142,7 +142,7 @@ pub struct KeyChangeArgs {
     /// Remove the comma separated AWS KMS ARNs.
     #[arg(long, value_name = "ARNS")]
     pub rm_kms: Option<String>,
-    /// Add the comma separated GCP KMS resource IDs (not supported yet).
+    /// Add the comma separated GCP KMS resource IDs.
     #[arg(long, value_name = "IDS")]
     pub add_gcp_kms: Option<String>,
     /// Remove the comma separated GCP KMS resource IDs.
@@ -426,7 +426,7 @@ pub struct GroupsAddCommand {
     /// KMS encryption context (`key:value,...`) for the `--kms` keys.
     #[arg(long)]
     pub encryption_context: Option<String>,
-    /// A GCP KMS resource id of the new group (not supported yet).
+    /// A GCP KMS resource id of the new group.
     #[arg(long)]
     pub gcp_kms: Vec<String>,
     /// A HuaweiCloud KMS key id (`region:key-uuid`) of the new group.
@@ -549,7 +549,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "CONTEXT")]
     pub encryption_context: Option<String>,
 
-    /// Comma separated list of GCP KMS resource IDs (not supported yet).
+    /// Comma separated list of GCP KMS resource IDs.
     #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
     pub gcp_kms: Option<String>,
 

@@ -641,7 +641,7 @@ fn rotate_adds_and_removes_age_keys() {
         b"",
     );
     assert_eq!(code(&out), 128, "the removed key still decrypts");
-    // Key types we cannot wrap for yet are refused clearly.
+    // A GCP KMS key without credentials fails clearly, naming the key.
     let key2 = dir.path("key2.txt");
     let out = run(
         &dir,
@@ -657,7 +657,10 @@ fn rotate_adds_and_removes_age_keys() {
     );
     assert_eq!(code(&out), 1);
     assert!(
-        show(&out.stderr).contains("not supported yet"),
+        show(&out.stderr).contains(
+            "could not encrypt the data key for GCP KMS key \
+             projects/p/locations/global/keyRings/r/cryptoKeys/k"
+        ),
         "{}",
         show(&out.stderr)
     );

@@ -284,6 +284,9 @@ impl KeySpec {
             })),
             #[cfg(not(feature = "aws-kms"))]
             KeySpec::Kms { .. } => Err(KeyError::Unsupported("AWS KMS")),
+            #[cfg(feature = "gcp-kms")]
+            KeySpec::GcpKms(id) => Ok(Box::new(crate::keys::gcp_kms::GcpKmsKey::new(id))),
+            #[cfg(not(feature = "gcp-kms"))]
             KeySpec::GcpKms(_) => Err(KeyError::Unsupported("GCP KMS")),
             #[cfg(feature = "azure-kv")]
             KeySpec::AzureKv {
@@ -712,7 +715,7 @@ impl CreationRule {
                 });
             }
             for id in split_list(&field(&self.gcp_kms, "gcpkms")?.join(",")) {
-                keys.push(KeySpec::GcpKms(id));
+                keys.push(KeySpec::GcpKms(id.replace(' ', "")));
             }
             for url in split_list(&field(&self.azure_keyvault, "azure_keyvault")?.join(",")) {
                 keys.push(azure_from_url(&url)?);
@@ -864,7 +867,8 @@ fn group_keys(
         });
     }
     for id in &group.gcp_kms {
-        out.push(KeySpec::GcpKms(id.clone()));
+        // sops removes every space of a resource id.
+        out.push(KeySpec::GcpKms(id.replace(' ', "")));
     }
     for k in &group.azure_keyvault {
         out.push(KeySpec::AzureKv {

@@ -177,7 +177,8 @@ fn key_groups(
         }
     }
     if let Some(list) = given(&a.gcp_kms) {
-        group.extend(split(list).map(KeySpec::GcpKms));
+        // sops removes every space of a resource id.
+        group.extend(split(list).map(|id| KeySpec::GcpKms(id.replace(' ', ""))));
     }
     if let Some(list) = given(&a.hckms) {
         for k in HckmsKey::parse_list(list)

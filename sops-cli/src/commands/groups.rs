@@ -10,7 +10,7 @@ use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::kms::{self, KmsKey};
 use sops_core::keys::KeyError;
 
-use super::rotate::{azure_specs, hckms_specs, refuse_unsupported, vault_specs};
+use super::rotate::{azure_specs, gcp_kms_specs, hckms_specs, vault_specs};
 use super::{load, Invocation};
 use crate::cli::{CommonArgs, GroupsCommand, GroupsFileArgs};
 use crate::exit::fail;
@@ -24,12 +24,6 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                     exit_code::ERROR_GENERIC,
                     "error: no positional arguments allowed",
                 ));
-            }
-            let unsupported = [("--gcp-kms", "GCP KMS", &a.gcp_kms)];
-            for (flag, kind, v) in unsupported {
-                if !v.is_empty() {
-                    return Err(refuse_unsupported(flag, kind));
-                }
             }
             // The order sops's `groups add` builds the group in: PGP, KMS, GCP KMS, Azure,
             // Vault, age.
@@ -59,6 +53,9 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                 group.extend(config::pgp_fingerprints(fp).into_iter().map(KeySpec::Pgp));
             }
             group.extend(kms_keys);
+            for ids in &a.gcp_kms {
+                group.extend(gcp_kms_specs(&Some(ids.clone())));
+            }
             group.extend(azure_keys);
             for id in &a.hckms {
                 group.extend(hckms_specs("--hckms", &Some(id.clone()))?);
@@ -74,7 +71,7 @@ pub fn run(c: GroupsCommand) -> Result<()> {
             if group.is_empty() {
                 return Err(fail(
                     exit_code::ERROR_GENERIC,
-                    "Error: the new group has no keys (use --age, --pgp, --kms or --hc-vault-transit)",
+                    "Error: the new group has no keys (use --age, --pgp, --kms, --gcp-kms or --hc-vault-transit)",
                 ));
             }
             change(&a.target, |groups| {

@@ -8,6 +8,7 @@ use sops_core::edit;
 use sops_core::error::exit_code;
 use sops_core::keys::age::AgeRecipient;
 use sops_core::keys::azure_kv::AzureKey;
+use sops_core::keys::gcp_kms::GcpKmsKey;
 use sops_core::keys::hc_vault::VaultKey;
 use sops_core::keys::hckms::HckmsKey;
 use sops_core::keys::kms::{self, KmsKey};
@@ -69,14 +70,12 @@ pub fn hckms_specs(flag: &str, value: &Option<String>) -> Result<Vec<KeySpec>> {
     Ok(keys.into_iter().map(|k| KeySpec::Hckms(k.key_id)).collect())
 }
 
-/// Refuses key types this build cannot wrap for yet, naming the flag.
-pub fn refuse_unsupported(flag: &str, kind: &str) -> anyhow::Error {
-    fail(
-        exit_code::ERROR_GENERIC,
-        format!(
-            "Error: {flag}: {kind} keys are not supported yet by this sops; use age or PGP keys"
-        ),
-    )
+/// GCP KMS keys of a comma-separated resource id list, spaces removed as sops does.
+pub fn gcp_kms_specs(value: &Option<String>) -> Vec<KeySpec> {
+    GcpKmsKey::parse_list(value.as_deref().unwrap_or(""))
+        .into_iter()
+        .map(|k| KeySpec::GcpKms(k.resource_id))
+        .collect()
 }
 
 /// The keys to add and the keys to remove, as [`KeySpec`]s. KMS keys take the
@@ -86,12 +85,6 @@ pub fn key_changes(
     kms_context: &[(String, String)],
     aws_profile: &str,
 ) -> Result<(Vec<KeySpec>, Vec<KeySpec>)> {
-    let unsupported = [("--add-gcp-kms", "GCP KMS", &k.add_gcp_kms)];
-    for (flag, kind, value) in unsupported {
-        if !list(value).is_empty() {
-            return Err(refuse_unsupported(flag, kind));
-        }
-    }
     let mut add = Vec::new();
     for r in list(&k.add_age) {
         let parsed = AgeRecipient::parse(&r)
@@ -115,6 +108,7 @@ pub fn key_changes(
             .iter()
             .map(|a| kms_spec(a, kms_context, aws_profile)),
     );
+    add.extend(gcp_kms_specs(&k.add_gcp_kms));
     let mut rm: Vec<KeySpec> = list(&k.rm_age).into_iter().map(KeySpec::Age).collect();
     rm.extend(
         config::pgp_fingerprints(k.rm_pgp.as_deref().unwrap_or(""))
@@ -127,7 +121,7 @@ pub fn key_changes(
             .iter()
             .map(|a| kms_spec(a, kms_context, aws_profile)),
     );
-    rm.extend(list(&k.rm_gcp_kms).into_iter().map(KeySpec::GcpKms));
+    rm.extend(gcp_kms_specs(&k.rm_gcp_kms));
     rm.extend(azure_specs("--rm-azure-kv", &k.rm_azure_kv)?);
     rm.extend(vault_specs(
         "--rm-hc-vault-transit",

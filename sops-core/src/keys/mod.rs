@@ -6,6 +6,7 @@
 
 pub mod age;
 pub mod azure_kv;
+pub mod gcp_kms;
 pub mod hc_vault;
 pub mod hckms;
 pub mod kms;
@@ -75,6 +76,8 @@ pub struct EnvSources {
     azure_kv: azure_kv::AzureUnwrapper,
     #[cfg(feature = "hckms")]
     hckms: hckms::HckmsUnwrapper,
+    #[cfg(feature = "gcp-kms")]
+    gcp_kms: gcp_kms::GcpKmsUnwrapper,
 }
 
 impl EnvSources {
@@ -91,6 +94,8 @@ impl EnvSources {
             azure_kv: azure_kv::AzureUnwrapper::from_env(),
             #[cfg(feature = "hckms")]
             hckms: hckms::HckmsUnwrapper::from_env(),
+            #[cfg(feature = "gcp-kms")]
+            gcp_kms: gcp_kms::GcpKmsUnwrapper::from_env(),
         }
     }
 
@@ -107,6 +112,8 @@ impl EnvSources {
             &self.azure_kv,
             #[cfg(feature = "hckms")]
             &self.hckms,
+            #[cfg(feature = "gcp-kms")]
+            &self.gcp_kms,
         ]
     }
 }
