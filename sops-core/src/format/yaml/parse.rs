@@ -401,15 +401,23 @@ impl Builder {
     /// A key sops refuses only when it encrypts the tree, after reading the whole file: the
     /// error waits for the end of the input (a syntax error anywhere comes first), and a
     /// placeholder key stands in meanwhile.
+    ///
+    /// `raw`: the key's text, for a scalar key. yaml.v3 finds duplicate keys by their text
+    /// (`12` and `"12"` are the same key), before sops sees the key's type: the text stands in
+    /// for the key, so that a duplicate is refused first (exit 2, not 23).
     fn defer_key_error(
         &mut self,
         e: FormatError,
+        raw: Option<&str>,
         line: usize,
         end: usize,
     ) -> Result<(), FormatError> {
         self.deferred.get_or_insert(e);
         self.placeholders += 1;
-        let key = format!("\u{0}non-string key {}", self.placeholders);
+        let key = match raw {
+            Some(raw) => raw.to_string(),
+            None => format!("\u{0}non-string key {}", self.placeholders),
+        };
         self.set_key(key, false, line, end)
     }
 
@@ -531,7 +539,7 @@ impl Builder {
                                 };
                                 self.deferred_doc.get_or_insert(e);
                             }
-                            self.defer_key_error(non_string_key_node(&other), line, end)
+                            self.defer_key_error(non_string_key_node(&other), None, line, end)
                         }
                     };
                 }
@@ -597,13 +605,18 @@ impl Builder {
                         Value::Merge => "<<".to_string(),
                         Value::Scalar(other) => {
                             let end = span.end.byte_offset().unwrap_or(0);
-                            return self.defer_key_error(non_string_key(&other), line, end);
+                            return self.defer_key_error(
+                                non_string_key(&other),
+                                Some(&value),
+                                line,
+                                end,
+                            );
                         }
                         Value::Uint(u) => {
                             let end = span.end.byte_offset().unwrap_or(0);
                             return self.defer_key_error(FormatError::Unsupported(format!(
                                 "Error encrypting tree: Error walking tree: Tree contains a non-string key (type uint64): %!s(uint64={u}). Only string keys aresupported"
-                            )), line, end);
+                            )), Some(&value), line, end);
                         }
                     };
                     if anchor != 0 {

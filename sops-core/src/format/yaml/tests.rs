@@ -808,3 +808,25 @@ fn tab_led_multiline_string_reads_back() {
     }
     assert_eq!(roundtrip("k: \"\\tx\\ny\"\n"), "k: |4-\n    \tx\n    y\n");
 }
+
+/// yaml.v3 finds duplicate keys by their text before sops sees a key's type, so `12` and
+/// `"12"` are the same key: the reference (sops 3.11) refuses these with exit code 2
+/// (`mapping key "12" already defined at line 1`), not 23 (non-string key).
+#[test]
+fn duplicate_of_a_non_string_key_is_a_parse_error() {
+    for input in ["? \"12\"\n12: >\n", "12: a\n\"12\": b\n", "12: a\n12: b\n"] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(
+                m,
+                "yaml: unmarshal errors:\n  line 2: mapping key \"12\" already defined at line 1",
+                "{input:?}"
+            ),
+            other => panic!("{input:?}: {other:?}"),
+        }
+    }
+    // Different texts are different keys: the non-string key error remains.
+    assert!(matches!(
+        Yaml.parse_plain(b"12: a\n012: b\n"),
+        Err(FormatError::Unsupported(_))
+    ));
+}
