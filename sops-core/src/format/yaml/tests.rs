@@ -830,3 +830,25 @@ fn duplicate_of_a_non_string_key_is_a_parse_error() {
         Err(FormatError::Unsupported(_))
     ));
 }
+
+/// A `sops` key in any document makes the file look encrypted (exit 203). sops 3.11 checks
+/// the first document only: it encrypts `k1: x\n---\nsops: 1\n` and then panics decrypting
+/// what it wrote (`slice bounds out of range`); we refuse it, a deliberate difference.
+#[test]
+fn sops_key_in_a_later_document_is_refused() {
+    use crate::{file, Error, Format};
+    for input in [
+        "k1: x\n---\nsops: 1\n",
+        "sops: 1\n",
+        "a: 1\n---\nb: 2\n---\n\"sops\": {}\n",
+    ] {
+        assert!(
+            matches!(
+                file::parse_plain(input.as_bytes(), Format::Yaml),
+                Err(Error::AlreadyEncrypted)
+            ),
+            "{input:?}"
+        );
+    }
+    assert!(file::parse_plain(b"k1: x\n---\nsopsy: 1\n", Format::Yaml).is_ok());
+}
