@@ -435,7 +435,16 @@ impl Builder {
         let line = span.start.line();
         let col = span.start.col();
         match event {
-            Event::StreamStart | Event::StreamEnd => {}
+            Event::StreamStart => {}
+            Event::StreamEnd => {
+                // Comments after the last document's end (`...`) belong to that document, as
+                // in yaml.v3 (the reference keeps them).
+                if let Some(last) = self.docs.last_mut() {
+                    for p in self.pending.drain(..) {
+                        last.push_comment(p.text);
+                    }
+                }
+            }
             Event::Anchor(id, name) => {
                 self.anchor_names.insert(name.into_owned(), id);
             }

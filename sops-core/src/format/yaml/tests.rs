@@ -852,3 +852,22 @@ fn sops_key_in_a_later_document_is_refused() {
     }
     assert!(file::parse_plain(b"k1: x\n---\nsopsy: 1\n", Format::Yaml).is_ok());
 }
+
+/// A document of comments only is written as sops 3.11 writes it: the comments above `{}`
+/// (yaml.v3's head comment of an empty root mapping), from the harness (seed ci).
+#[test]
+fn comment_only_document_is_written_above_the_empty_map() {
+    assert_eq!(roundtrip("---\n# c2\n"), "# c2\n{}\n");
+    assert_eq!(roundtrip("--- # doc\n"), "# doc\n{}\n");
+    assert_eq!(roundtrip("---\n# a\n# b\n"), "# a\n# b\n{}\n");
+    assert_eq!(roundtrip("{}\n"), "{}\n");
+}
+
+/// A comment after the last document's end marker stays in that document (the reference:
+/// `---\n...\n# c2\n` decrypts to `# c2\n{}\n`; we dropped the comment).
+#[test]
+fn comment_after_document_end_is_kept() {
+    assert_eq!(roundtrip("---\n...\n# c2\n"), "# c2\n{}\n");
+    assert_eq!(roundtrip("k: 1\n...\n# c2\n"), "k: 1\n# c2\n");
+    assert_eq!(roundtrip("k: 1\n---\n...\n# c2\n"), "k: 1\n---\n# c2\n{}\n");
+}
