@@ -476,9 +476,22 @@ impl Builder {
                 }
                 let had_root = self.root.is_some();
                 let mut root = self.root.take().unwrap_or_default();
-                // An empty document's comments end up at the end of the previous document.
+                // The comments of an empty last document end up at the end of the previous
+                // document, as in yaml.v3, unless the document has a comment on its `---` line
+                // or ends with `...` or another `---`: then they stay in it.
+                let to_previous = !had_root
+                    && self.pending.first().is_some_and(|first| {
+                        let line_start = src[..first.end.min(src.len())]
+                            .rfind('\n')
+                            .map_or(0, |n| n + 1);
+                        !src[line_start..].starts_with("---")
+                    })
+                    && self.pending.last().is_some_and(|last| {
+                        src.get(last.end..)
+                            .is_some_and(|rest| rest.trim().is_empty())
+                    });
                 let target = match self.docs.last_mut() {
-                    Some(prev) if !had_root => prev,
+                    Some(prev) if to_previous => prev,
                     _ => &mut root,
                 };
                 for p in self.pending.drain(..) {

@@ -871,3 +871,23 @@ fn comment_after_document_end_is_kept() {
     assert_eq!(roundtrip("k: 1\n...\n# c2\n"), "k: 1\n# c2\n");
     assert_eq!(roundtrip("k: 1\n---\n...\n# c2\n"), "k: 1\n---\n# c2\n{}\n");
 }
+
+/// The comments of an empty last document go to the previous document only when they are on
+/// their own lines and the stream ends there (the reference's answers, sops 3.11).
+#[test]
+fn comments_of_an_empty_later_document() {
+    assert_eq!(roundtrip("k1: x\n---\n# doc\n"), "k1: x\n# doc\n---\n{}\n");
+    assert_eq!(roundtrip("k1: x\n--- # doc\n"), "k1: x\n---\n# doc\n{}\n");
+    assert_eq!(
+        roundtrip("k1: x\n--- # a\n# b\n"),
+        "k1: x\n---\n# a\n# b\n{}\n"
+    );
+    assert_eq!(
+        roundtrip("k1: x\n---\n# doc\n...\n"),
+        "k1: x\n---\n# doc\n{}\n"
+    );
+    assert_eq!(
+        roundtrip("k1: x\n---\n# doc\n---\nb: 1\n"),
+        "k1: x\n---\n# doc\n{}\n---\nb: 1\n"
+    );
+}
