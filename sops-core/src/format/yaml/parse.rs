@@ -37,6 +37,8 @@ enum Frame {
     Seq {
         seq: Seq,
         col: usize,
+        /// Column of the block sequence's `-` indicators (`col` is where granit starts it).
+        dash_col: usize,
         line: usize,
         anchor: usize,
         flow: bool,
@@ -662,6 +664,17 @@ impl Builder {
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
                 self.start_collection(false, style, anchor, line, col)?;
+                let start = span.start.byte_offset().unwrap_or(0).min(src.len());
+                if let Some(Frame::Seq { dash_col, .. }) = self.stack.last_mut() {
+                    // The `-` itself, or the last one before the start on its line.
+                    let before = &src[..start];
+                    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+                    if !src[start..].starts_with('-') {
+                        if let Some(d) = before[line_start..].rfind('-') {
+                            *dash_col = before[line_start..line_start + d].chars().count();
+                        }
+                    }
+                }
             }
             Event::MappingStart(style, anchor, _) => {
                 self.last = Last::None;
@@ -901,6 +914,7 @@ impl Builder {
             Frame::Seq {
                 seq: Seq::new(),
                 col,
+                dash_col: col,
                 line,
                 anchor,
                 flow,
@@ -981,12 +995,25 @@ impl Builder {
             }
         } else {
             self.plan_pending(col, src);
+            // yaml.v3 gives a comment at the column of a block sequence's dashes, after a
+            // scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list).
+            let foot_col = match &frame {
+                Frame::Seq { seq, dash_col, .. }
+                    if matches!(
+                        seq.items.iter().rev().find(|i| matches!(i, SeqItem::Node(_))),
+                        Some(SeqItem::Node(Node::Scalar(s))) if *s != Scalar::Null
+                    ) =>
+                {
+                    col.min(*dash_col)
+                }
+                _ => col,
+            };
             let mut n = 0;
             while n < self.pending.len() {
                 let p = &self.pending[n];
                 let take = match p.place {
                     Place::Deepest => true,
-                    Place::ByColumn | Place::Open => p.col >= col,
+                    Place::ByColumn | Place::Open => p.col >= foot_col,
                     Place::Head => false,
                 };
                 if !take {

@@ -891,3 +891,27 @@ fn comments_of_an_empty_later_document() {
         "k1: x\n---\n# doc\n{}\n---\nb: 1\n"
     );
 }
+
+/// A comment at the column of a block sequence's dashes after a scalar item stays in the
+/// sequence unless a key follows (the reference's answers, sops 3.11, harness seed ci).
+#[test]
+fn foot_comment_of_an_indentless_sequence() {
+    assert_eq!(
+        roundtrip("k6:\n- n\n# c8\n"),
+        "k6:\n    - \"n\"\n    # c8\n"
+    );
+    assert_eq!(
+        roundtrip("k6:\n- n\n- m\n# c8\n"),
+        "k6:\n    - \"n\"\n    - m\n    # c8\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  k6:\n  - n\n  # c8\n"),
+        "a:\n    k6:\n        - \"n\"\n        # c8\n"
+    );
+    assert_eq!(
+        roundtrip("k6:\n- n\n# c8\nk7: 1\n"),
+        "k6:\n    - \"n\"\n# c8\nk7: 1\n"
+    );
+    assert_eq!(roundtrip("k6:\n  - n\n# c8\n"), "k6:\n    - \"n\"\n# c8\n");
+    assert_eq!(roundtrip("k6:\n- a: 1\n# c8\n"), "k6:\n    - a: 1\n# c8\n");
+}
