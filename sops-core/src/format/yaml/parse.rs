@@ -128,6 +128,8 @@ struct Builder {
     doc_seen_root: bool,
     last: Last,
     doc_index: usize,
+    /// The previous document ended with `...`.
+    prev_explicit_end: bool,
 }
 
 fn perr(msg: impl Into<String>) -> FormatError {
@@ -367,6 +369,7 @@ impl Builder {
             doc_seen_root: false,
             last: Last::None,
             doc_index: 0,
+            prev_explicit_end: false,
         }
     }
 
@@ -482,6 +485,7 @@ impl Builder {
                 // document, as in yaml.v3, unless the document has a comment on its `---` line
                 // or ends with `...` or another `---`: then they stay in it.
                 let to_previous = !had_root
+                    && !self.prev_explicit_end
                     && self.pending.first().is_some_and(|first| {
                         let line_start = src[..first.end.min(src.len())]
                             .rfind('\n')
@@ -501,6 +505,8 @@ impl Builder {
                 }
                 self.docs.push(root);
                 self.doc_index += 1;
+                let at = span.start.byte_offset().unwrap_or(0);
+                self.prev_explicit_end = src.get(at..).is_some_and(|r| r.starts_with("..."));
             }
             Event::Comment(text, placement) => {
                 let start = span.start.byte_offset().unwrap_or(0);

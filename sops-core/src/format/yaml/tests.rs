@@ -915,3 +915,11 @@ fn foot_comment_of_an_indentless_sequence() {
     assert_eq!(roundtrip("k6:\n  - n\n# c8\n"), "k6:\n    - \"n\"\n# c8\n");
     assert_eq!(roundtrip("k6:\n- a: 1\n# c8\n"), "k6:\n    - a: 1\n# c8\n");
 }
+
+/// After a document ended with `...`, the comments of an empty last document stay in it (the
+/// reference, harness seed ci: `{}\n---\n# c2\n{}\n`).
+#[test]
+fn comments_of_an_empty_document_after_an_explicit_end() {
+    assert_eq!(roundtrip("---\n...\n---\n# c2\n"), "{}\n---\n# c2\n{}\n");
+    assert_eq!(roundtrip("k: 1\n...\n---\n# c2\n"), "k: 1\n---\n# c2\n{}\n");
+}
