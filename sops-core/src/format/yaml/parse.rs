@@ -128,6 +128,9 @@ struct Builder {
     doc_seen_root: bool,
     last: Last,
     doc_index: usize,
+    /// The last content read was an empty value (`k:` then a line break): yaml.v3 gives the
+    /// comments after it, up to the end of the document, to the document's top level.
+    last_empty: bool,
     /// The previous document ended with `...`.
     prev_explicit_end: bool,
 }
@@ -370,6 +373,7 @@ impl Builder {
             last: Last::None,
             doc_index: 0,
             prev_explicit_end: false,
+            last_empty: false,
         }
     }
 
@@ -532,6 +536,7 @@ impl Builder {
             }
             Event::Alias(id) => {
                 self.last = Last::None;
+                self.last_empty = false;
                 let (node, size, anchor_line) =
                     self.anchors.get(&id).cloned().ok_or_else(|| {
                         perr(format!("yaml: line {line}: unknown anchor referenced"))
@@ -628,6 +633,7 @@ impl Builder {
                 );
                 self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                self.last_empty = !is_key && start == end;
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
@@ -669,6 +675,7 @@ impl Builder {
             }
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
+                self.last_empty = false;
                 self.start_collection(false, style, anchor, line, col)?;
                 let start = span.start.byte_offset().unwrap_or(0).min(src.len());
                 if let Some(Frame::Seq { dash_col, .. }) = self.stack.last_mut() {
@@ -684,6 +691,7 @@ impl Builder {
             }
             Event::MappingStart(style, anchor, _) => {
                 self.last = Last::None;
+                self.last_empty = false;
                 self.start_collection(true, style, anchor, line, col)?;
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -966,6 +974,11 @@ impl Builder {
             return;
         };
         match next_col {
+            None if self.last_empty => {
+                for p in &mut self.pending {
+                    p.place = Place::Head;
+                }
+            }
             None => {
                 for p in &mut self.pending {
                     p.place = Place::ByColumn;

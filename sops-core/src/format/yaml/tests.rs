@@ -923,3 +923,48 @@ fn comments_of_an_empty_document_after_an_explicit_end() {
     assert_eq!(roundtrip("---\n...\n---\n# c2\n"), "{}\n---\n# c2\n{}\n");
     assert_eq!(roundtrip("k: 1\n...\n---\n# c2\n"), "k: 1\n---\n# c2\n{}\n");
 }
+
+/// Comments after an empty value, up to the end of the document, go to its top level in
+/// yaml.v3; when content follows, they stay where they are (the reference, sops 3.11).
+#[test]
+fn comments_after_an_empty_value_at_the_end() {
+    assert_eq!(roundtrip("x-y:\n-\n  # c\n"), "x-y:\n    - null\n# c\n");
+    assert_eq!(
+        roundtrip("k9:\n  k11:\n  # c\n"),
+        "k9:\n    k11: null\n# c\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b:\n    c:\n    # x\n"),
+        "a:\n    b:\n        c: null\n# x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b:\n    c:\n    # x\n  d: 1\n"),
+        "a:\n    b:\n        c: null\n        # x\n    d: 1\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b:\n  # x\nc: 1\n"),
+        "a:\n    b: null\n    # x\nc: 1\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b: ~\n  # x\n"),
+        "a:\n    b: null\n    # x\n"
+    );
+}
+
+/// The inputs of the harness fixes above read the same without the fast path.
+#[test]
+fn harness_fixes_agree_without_the_fast_path() {
+    for input in [
+        "x-y:\n-\n  # c\n",
+        "a:\n  b:\n    c:\n    # x\n  d: 1\n",
+        "k6:\n- n\n# c8\n",
+        "a:\n  k6:\n  - n\n  # c8\n",
+        "k1: x\n--- # a\n# b\n",
+        "---\n...\n---\n# c2\n",
+        "k: 1\n...\n# c2\n",
+    ] {
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
