@@ -131,6 +131,9 @@ struct Builder {
     /// The last content read was an empty value (`k:` then a line break): yaml.v3 gives the
     /// comments after it, up to the end of the document, to the document's top level.
     last_empty: bool,
+    /// A comment yaml.v3 places after the first item of the block collection open at this
+    /// stack depth (see [`Builder::crlf_anchor_quirk`]).
+    after_first: Option<(usize, String)>,
     /// The previous document ended with `...`.
     prev_explicit_end: bool,
 }
@@ -374,6 +377,7 @@ impl Builder {
             doc_index: 0,
             prev_explicit_end: false,
             last_empty: false,
+            after_first: None,
         }
     }
 
@@ -677,6 +681,7 @@ impl Builder {
                 self.last = Last::None;
                 self.last_empty = false;
                 self.start_collection(false, style, anchor, line, col)?;
+                self.crlf_anchor_quirk(style, src);
                 let start = span.start.byte_offset().unwrap_or(0).min(src.len());
                 if let Some(Frame::Seq { dash_col, .. }) = self.stack.last_mut() {
                     // The `-` itself, or the last one before the start on its line.
@@ -693,6 +698,7 @@ impl Builder {
                 self.last = Last::None;
                 self.last_empty = false;
                 self.start_collection(true, style, anchor, line, col)?;
+                self.crlf_anchor_quirk(style, src);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.last = Last::None;
@@ -866,6 +872,49 @@ impl Builder {
                 top.push_comment(p.text);
             }
         }
+    }
+
+    /// yaml.v3 (libyaml's line counting after `\r\n`): the first own-line comment after a
+    /// `key: &anchor` or `key: !tag` line that ends with CRLF and is not the input's first
+    /// line goes after the first item of the block collection that follows
+    /// (`a: 1\r\nk: &m\r\n# c\r\n  x: 1\r\n` reads as `k: {x: 1, # c}`).
+    fn crlf_anchor_quirk(&mut self, style: StructureStyle, src: &str) {
+        if style == StructureStyle::Flow || self.stack.len() < 2 {
+            return;
+        }
+        if !matches!(
+            self.stack.get(self.stack.len() - 2),
+            Some(Frame::Map { .. })
+        ) {
+            return;
+        }
+        let Some(first) = self.pending.first() else {
+            return;
+        };
+        if first.place != Place::Open || first.col == usize::MAX {
+            return;
+        }
+        let before = &src[..first.end.min(src.len())];
+        let Some(line_start) = before.rfind('\n').map(|n| n + 1) else {
+            return;
+        };
+        let prev = &src[..line_start - 1];
+        let prev_start = prev.rfind('\n').map_or(0, |n| n + 1);
+        let prev_line = &prev[prev_start..];
+        let Some(t) = prev_line.strip_suffix('\r') else {
+            return;
+        };
+        let t = t.trim_end_matches([' ', '\t']);
+        let last_token = t.rsplit([' ', '\t']).next().unwrap_or("");
+        if prev_start == 0
+            || !(last_token.starts_with('&') || last_token.starts_with('!'))
+            || !t.contains(": ")
+            || t.trim_start().starts_with('#')
+        {
+            return;
+        }
+        let p = self.pending.remove(0);
+        self.after_first = Some((self.stack.len(), p.text));
     }
 
     fn start_collection(
@@ -1114,6 +1163,7 @@ impl Builder {
             self.anchors
                 .insert(anchor, (node.clone(), size.max(1), _line));
         }
+        let depth_now = self.stack.len();
         let Some(top) = self.stack.last_mut() else {
             return Ok(());
         };
@@ -1135,6 +1185,13 @@ impl Builder {
                     key: k,
                     value: node,
                 }));
+                if let Some((depth, text)) = self.after_first.take() {
+                    if depth == depth_now {
+                        map.push_comment(text);
+                    } else {
+                        self.after_first = Some((depth, text));
+                    }
+                }
                 self.last = if leaf {
                     Last::Leaf(map.items.len() - 1)
                 } else {
@@ -1143,6 +1200,14 @@ impl Builder {
             }
             Frame::Seq { seq, .. } => {
                 seq.items.push(SeqItem::Node(node));
+                if let Some((depth, text)) = self.after_first.take() {
+                    if depth == depth_now {
+                        seq.items
+                            .push(SeqItem::Comment(crate::tree::Comment::new(text)));
+                    } else {
+                        self.after_first = Some((depth, text));
+                    }
+                }
                 self.last = if leaf {
                     Last::Leaf(seq.items.len() - 1)
                 } else {

@@ -968,3 +968,39 @@ fn harness_fixes_agree_without_the_fast_path() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// libyaml's line counting after CRLF: the first comment after a `key: &anchor` (or tag) line
+/// ending in CRLF, not the first line, goes after the nested block's first item (the
+/// reference's answers, sops 3.11; harness seed ci yaml #14 and #56).
+#[test]
+fn comment_after_a_crlf_anchor_line() {
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: &m0\r\n# c2\r\n  kk: x\r\n"),
+        "a: 1\nk1:\n    kk: x\n    # c2\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: &m\r\n# c2\r\n# c3\r\n  kk: x\r\n  jj: y\r\nz: 1\r\n"),
+        "a: 1\nk1:\n    # c3\n    kk: x\n    # c2\n    jj: \"y\"\nz: 1\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: &m\r\n# c2\r\n  - x\r\n"),
+        "a: 1\nk1:\n    - x\n    # c2\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: !!map\r\n# c2\r\n  kk: x\r\n"),
+        "a: 1\nk1:\n    kk: x\n    # c2\n"
+    );
+    // Not on the first line, not with LF, not without an anchor or tag.
+    assert_eq!(
+        roundtrip("k1: &m0\r\n# c2\r\n  kk: x\r\n"),
+        "k1:\n    # c2\n    kk: x\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\nk1: &m0\n# c2\n  kk: x\n"),
+        "a: 1\nk1:\n    # c2\n    kk: x\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1:\r\n# c2\r\n  kk: x\r\n"),
+        "a: 1\nk1:\n    # c2\n    kk: x\n"
+    );
+}
