@@ -1024,8 +1024,13 @@ impl Builder {
         };
         match next_col {
             None if self.last_empty => {
-                for p in &mut self.pending {
-                    p.place = Place::Head;
+                // The last group goes to the document's top level; earlier ones stay.
+                for (i, p) in self.pending.iter_mut().enumerate() {
+                    p.place = if i >= last_start {
+                        Place::Head
+                    } else {
+                        Place::ByColumn
+                    };
                 }
             }
             None => {
@@ -1063,14 +1068,24 @@ impl Builder {
             }
         } else {
             self.plan_pending(col, src);
-            // yaml.v3 gives a comment at the column of a block sequence's dashes, after a
-            // scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list).
+            // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
+            // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
+            // after a blank line).
+            let follows_directly = self.pending.first().is_some_and(|p| {
+                let line_start = src[..p.end.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
+                let prev = src[..line_start.saturating_sub(1)]
+                    .rsplit('\n')
+                    .next()
+                    .unwrap_or("");
+                line_start > 0 && !prev.trim().is_empty()
+            });
             let foot_col = match &frame {
                 Frame::Seq { seq, dash_col, .. }
-                    if matches!(
-                        seq.items.iter().rev().find(|i| matches!(i, SeqItem::Node(_))),
-                        Some(SeqItem::Node(Node::Scalar(s))) if *s != Scalar::Null
-                    ) =>
+                    if follows_directly
+                        && matches!(
+                            seq.items.iter().rev().find(|i| matches!(i, SeqItem::Node(_))),
+                            Some(SeqItem::Node(Node::Scalar(s))) if *s != Scalar::Null
+                        ) =>
                 {
                     col.min(*dash_col)
                 }

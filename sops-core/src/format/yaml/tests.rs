@@ -1004,3 +1004,23 @@ fn comment_after_a_crlf_anchor_line() {
         "a: 1\nk1:\n    # c2\n    kk: x\n"
     );
 }
+
+/// More of the reference's answers (harness seed ci, `cargo test --test differential`): a blank
+/// line before the comment ends the sequence's foot; after an empty value, only the last group
+/// of comments goes to the top level.
+#[test]
+fn foot_comment_rules_blank_line_and_last_group() {
+    assert_eq!(roundtrip("k6:\n- n\n\n# c8\n"), "k6:\n    - \"n\"\n# c8\n");
+    assert_eq!(
+        roundtrip("k4:\n- |\n  x\n\n# c3\n"),
+        "k4:\n    - |\n      x\n# c3\n"
+    );
+    assert_eq!(
+        roundtrip("k4:\n- |\n  x\n# c3\n"),
+        "k4:\n    - |\n      x\n    # c3\n"
+    );
+    assert_eq!(
+        roundtrip("x-y:\n  k2:\n  # not a comment\n#\n"),
+        "x-y:\n    k2: null\n    # not a comment\n#\n"
+    );
+}
