@@ -1034,8 +1034,11 @@ impl Builder {
                 }
             }
             None => {
+                // At the end, comments after a blank line go to the document's top level.
+                let mut blank = false;
                 for p in &mut self.pending {
-                    p.place = Place::ByColumn;
+                    blank = blank || blank_line_before(src, p.end);
+                    p.place = if blank { Place::Head } else { Place::ByColumn };
                 }
             }
             Some(n) => {
@@ -1300,6 +1303,16 @@ fn short_tag(s: &Scalar) -> &'static str {
 
 /// The column of the first content line after byte `from`, or `None` at the end of the
 /// document (end of input or a `---` / `...` marker).
+/// True if the line before the one where a comment ends (at byte `end`) is blank.
+fn blank_line_before(src: &str, end: usize) -> bool {
+    let line_start = src[..end.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
+    line_start > 0
+        && src[..line_start - 1]
+            .rsplit('\n')
+            .next()
+            .is_some_and(|l| l.trim().is_empty())
+}
+
 fn next_content_column(src: &str, from: usize) -> Option<usize> {
     let rest = src.get(from..)?;
     let mut lines = rest.split('\n');

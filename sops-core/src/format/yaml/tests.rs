@@ -1024,3 +1024,23 @@ fn foot_comment_rules_blank_line_and_last_group() {
         "x-y:\n    k2: null\n    # not a comment\n#\n"
     );
 }
+
+/// At the end of a document, comments after a blank line go to its top level; with content
+/// after them, they stay (the reference's answers, sops 3.11).
+#[test]
+fn trailing_comments_after_a_blank_line() {
+    assert_eq!(roundtrip("a:\n  b: 1\n\n  # x\n"), "a:\n    b: 1\n# x\n");
+    assert_eq!(roundtrip("a:\n  - b\n\n  # x\n"), "a:\n    - b\n# x\n");
+    assert_eq!(
+        roundtrip("a:\n  b:\n    c: 1\n\n    # x\n"),
+        "a:\n    b:\n        c: 1\n# x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b: 1\n\n  # x\nc: 1\n"),
+        "a:\n    b: 1\n    # x\nc: 1\n"
+    );
+    assert_eq!(
+        roundtrip("k4:\n- |\n    x\n\n  # c3\n"),
+        "k4:\n    - |\n      x\n# c3\n"
+    );
+}
