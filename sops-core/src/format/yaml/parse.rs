@@ -1092,6 +1092,22 @@ impl Builder {
                 {
                     col.min(*dash_col)
                 }
+                // After a map item, at the end of the document, a comment left of the item's
+                // keys goes to the top level, not to the sequence.
+                Frame::Seq { seq, .. }
+                    if matches!(
+                        seq.items
+                            .iter()
+                            .rev()
+                            .find(|i| matches!(i, SeqItem::Node(_))),
+                        Some(SeqItem::Node(Node::Map(_)))
+                    ) && self
+                        .pending
+                        .last()
+                        .is_some_and(|p| next_content_column(src, p.end).is_none()) =>
+                {
+                    usize::MAX
+                }
                 _ => col,
             };
             let mut n = 0;

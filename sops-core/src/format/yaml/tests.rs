@@ -1044,3 +1044,26 @@ fn trailing_comments_after_a_blank_line() {
         "k4:\n    - |\n      x\n# c3\n"
     );
 }
+
+/// After a map item of a block sequence, at the end of the document, a comment left of the
+/// item's keys goes to the top level; deeper, or before more items, it stays (the reference).
+#[test]
+fn comment_after_a_map_item_at_the_end() {
+    assert_eq!(roundtrip("a:\n  - k: 1\n  # x\n"), "a:\n    - k: 1\n# x\n");
+    assert_eq!(
+        roundtrip("a:\n-\n    k: 1\n  # x\n"),
+        "a:\n    - k: 1\n# x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  - k: 1\n    # x\n"),
+        "a:\n    - k: 1\n      # x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n- k: 1\n  # x\n"),
+        "a:\n    - k: 1\n      # x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  - k: 1\n  # x\n  - j: 2\n"),
+        "a:\n    - k: 1\n    # x\n    - j: 2\n"
+    );
+}
