@@ -1034,10 +1034,12 @@ impl Builder {
                 }
             }
             None => {
-                // At the end, comments after a blank line go to the document's top level.
+                // At the end of the input (not before `---` or `...`), comments after a blank
+                // line go to the document's top level.
+                let at_eof = src.get(last.end..).is_some_and(|r| r.trim().is_empty());
                 let mut blank = false;
                 for p in &mut self.pending {
-                    blank = blank || blank_line_before(src, p.end);
+                    blank = blank || (at_eof && blank_line_before(src, p.end));
                     p.place = if blank { Place::Head } else { Place::ByColumn };
                 }
             }

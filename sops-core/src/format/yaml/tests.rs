@@ -1067,3 +1067,16 @@ fn comment_after_a_map_item_at_the_end() {
         "a:\n    - k: 1\n    # x\n    - j: 2\n"
     );
 }
+
+/// Before `---` or `...`, a blank line does not move the comment (the reference).
+#[test]
+fn blank_line_rule_only_at_the_end_of_input() {
+    assert_eq!(
+        roundtrip("k12:\n  - xy\n\n  # c7\n---\n"),
+        "k12:\n    - xy\n    # c7\n---\n{}\n"
+    );
+    assert_eq!(
+        roundtrip("k12:\n  - xy\n\n  # c7\n...\n"),
+        "k12:\n    - xy\n    # c7\n"
+    );
+}
