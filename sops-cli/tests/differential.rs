@@ -24,8 +24,10 @@ fn generated_documents_match_the_reference() {
             "--seed",
             &seed,
             "--quiet",
+            // Every difference is minimised: an unminimised one is never matched against
+            // known.tsv, so a lower bound fails the test on accepted differences.
             "--max-minimize",
-            "30",
+            "200",
         ])
         .arg("--keep")
         .arg(&keep)

@@ -75,12 +75,13 @@ pub struct EncryptOptions {
 }
 
 /// Parses a plaintext file for encryption, refusing input that already has sops metadata.
+///
+/// Every document is checked: sops 3.11 checks the first one only, encrypts a YAML file whose
+/// later document has a `sops` key, and then cannot decrypt what it wrote (a Go panic).
 pub fn parse_plain(input: &[u8], format: Format) -> Result<Vec<Document>, Error> {
     let docs = format.codec().parse_plain(input)?;
-    if let Some(first) = docs.first() {
-        if has_metadata_key(first, format) {
-            return Err(Error::AlreadyEncrypted);
-        }
+    if docs.iter().any(|doc| has_metadata_key(doc, format)) {
+        return Err(Error::AlreadyEncrypted);
     }
     Ok(docs)
 }

@@ -377,7 +377,15 @@ impl Emitter {
             self.nested(base, in_seq)
         };
         if parent.is_none() {
+            // A document of comments only: yaml.v3 writes them as the head comment of an
+            // empty root mapping, above `{}`.
+            for text in comments {
+                self.comment(text, 0);
+            }
             self.write_indent(0);
+            self.indicator(open, true, true, false);
+            self.indicator(close, false, false, false);
+            return Ok(());
         }
         self.indicator(open, true, true, false);
         let mut any = false;

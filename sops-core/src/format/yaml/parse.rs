@@ -37,6 +37,8 @@ enum Frame {
     Seq {
         seq: Seq,
         col: usize,
+        /// Column of the block sequence's `-` indicators (`col` is where granit starts it).
+        dash_col: usize,
         line: usize,
         anchor: usize,
         flow: bool,
@@ -126,6 +128,14 @@ struct Builder {
     doc_seen_root: bool,
     last: Last,
     doc_index: usize,
+    /// The last content read was an empty value (`k:` then a line break): yaml.v3 gives the
+    /// comments after it, up to the end of the document, to the document's top level.
+    last_empty: bool,
+    /// A comment yaml.v3 places after the first item of the block collection open at this
+    /// stack depth (see [`Builder::crlf_anchor_quirk`]).
+    after_first: Option<(usize, String)>,
+    /// The previous document ended with `...`.
+    prev_explicit_end: bool,
 }
 
 fn perr(msg: impl Into<String>) -> FormatError {
@@ -365,6 +375,9 @@ impl Builder {
             doc_seen_root: false,
             last: Last::None,
             doc_index: 0,
+            prev_explicit_end: false,
+            last_empty: false,
+            after_first: None,
         }
     }
 
@@ -401,15 +414,23 @@ impl Builder {
     /// A key sops refuses only when it encrypts the tree, after reading the whole file: the
     /// error waits for the end of the input (a syntax error anywhere comes first), and a
     /// placeholder key stands in meanwhile.
+    ///
+    /// `raw`: the key's text, for a scalar key. yaml.v3 finds duplicate keys by their text
+    /// (`12` and `"12"` are the same key), before sops sees the key's type: the text stands in
+    /// for the key, so that a duplicate is refused first (exit 2, not 23).
     fn defer_key_error(
         &mut self,
         e: FormatError,
+        raw: Option<&str>,
         line: usize,
         end: usize,
     ) -> Result<(), FormatError> {
         self.deferred.get_or_insert(e);
         self.placeholders += 1;
-        let key = format!("\u{0}non-string key {}", self.placeholders);
+        let key = match raw {
+            Some(raw) => raw.to_string(),
+            None => format!("\u{0}non-string key {}", self.placeholders),
+        };
         self.set_key(key, false, line, end)
     }
 
@@ -427,7 +448,16 @@ impl Builder {
         let line = span.start.line();
         let col = span.start.col();
         match event {
-            Event::StreamStart | Event::StreamEnd => {}
+            Event::StreamStart => {}
+            Event::StreamEnd => {
+                // Comments after the last document's end (`...`) belong to that document, as
+                // in yaml.v3 (the reference keeps them).
+                if let Some(last) = self.docs.last_mut() {
+                    for p in self.pending.drain(..) {
+                        last.push_comment(p.text);
+                    }
+                }
+            }
             Event::Anchor(id, name) => {
                 self.anchor_names.insert(name.into_owned(), id);
             }
@@ -459,9 +489,23 @@ impl Builder {
                 }
                 let had_root = self.root.is_some();
                 let mut root = self.root.take().unwrap_or_default();
-                // An empty document's comments end up at the end of the previous document.
+                // The comments of an empty last document end up at the end of the previous
+                // document, as in yaml.v3, unless the document has a comment on its `---` line
+                // or ends with `...` or another `---`: then they stay in it.
+                let to_previous = !had_root
+                    && !self.prev_explicit_end
+                    && self.pending.first().is_some_and(|first| {
+                        let line_start = src[..first.end.min(src.len())]
+                            .rfind('\n')
+                            .map_or(0, |n| n + 1);
+                        !src[line_start..].starts_with("---")
+                    })
+                    && self.pending.last().is_some_and(|last| {
+                        src.get(last.end..)
+                            .is_some_and(|rest| rest.trim().is_empty())
+                    });
                 let target = match self.docs.last_mut() {
-                    Some(prev) if !had_root => prev,
+                    Some(prev) if to_previous => prev,
                     _ => &mut root,
                 };
                 for p in self.pending.drain(..) {
@@ -469,6 +513,8 @@ impl Builder {
                 }
                 self.docs.push(root);
                 self.doc_index += 1;
+                let at = span.start.byte_offset().unwrap_or(0);
+                self.prev_explicit_end = src.get(at..).is_some_and(|r| r.starts_with("..."));
             }
             Event::Comment(text, placement) => {
                 let start = span.start.byte_offset().unwrap_or(0);
@@ -494,6 +540,7 @@ impl Builder {
             }
             Event::Alias(id) => {
                 self.last = Last::None;
+                self.last_empty = false;
                 let (node, size, anchor_line) =
                     self.anchors.get(&id).cloned().ok_or_else(|| {
                         perr(format!("yaml: line {line}: unknown anchor referenced"))
@@ -531,7 +578,7 @@ impl Builder {
                                 };
                                 self.deferred_doc.get_or_insert(e);
                             }
-                            self.defer_key_error(non_string_key_node(&other), line, end)
+                            self.defer_key_error(non_string_key_node(&other), None, line, end)
                         }
                     };
                 }
@@ -590,6 +637,7 @@ impl Builder {
                 );
                 self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                self.last_empty = !is_key && start == end;
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
@@ -597,13 +645,18 @@ impl Builder {
                         Value::Merge => "<<".to_string(),
                         Value::Scalar(other) => {
                             let end = span.end.byte_offset().unwrap_or(0);
-                            return self.defer_key_error(non_string_key(&other), line, end);
+                            return self.defer_key_error(
+                                non_string_key(&other),
+                                Some(&value),
+                                line,
+                                end,
+                            );
                         }
                         Value::Uint(u) => {
                             let end = span.end.byte_offset().unwrap_or(0);
                             return self.defer_key_error(FormatError::Unsupported(format!(
                                 "Error encrypting tree: Error walking tree: Tree contains a non-string key (type uint64): %!s(uint64={u}). Only string keys aresupported"
-                            )), line, end);
+                            )), Some(&value), line, end);
                         }
                     };
                     if anchor != 0 {
@@ -626,11 +679,26 @@ impl Builder {
             }
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
+                self.last_empty = false;
                 self.start_collection(false, style, anchor, line, col)?;
+                self.crlf_anchor_quirk(style, src);
+                let start = span.start.byte_offset().unwrap_or(0).min(src.len());
+                if let Some(Frame::Seq { dash_col, .. }) = self.stack.last_mut() {
+                    // The `-` itself, or the last one before the start on its line.
+                    let before = &src[..start];
+                    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+                    if !src[start..].starts_with('-') {
+                        if let Some(d) = before[line_start..].rfind('-') {
+                            *dash_col = before[line_start..line_start + d].chars().count();
+                        }
+                    }
+                }
             }
             Event::MappingStart(style, anchor, _) => {
                 self.last = Last::None;
+                self.last_empty = false;
                 self.start_collection(true, style, anchor, line, col)?;
+                self.crlf_anchor_quirk(style, src);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.last = Last::None;
@@ -806,6 +874,49 @@ impl Builder {
         }
     }
 
+    /// yaml.v3 (libyaml's line counting after `\r\n`): the first own-line comment after a
+    /// `key: &anchor` or `key: !tag` line that ends with CRLF and is not the input's first
+    /// line goes after the first item of the block collection that follows
+    /// (`a: 1\r\nk: &m\r\n# c\r\n  x: 1\r\n` reads as `k: {x: 1, # c}`).
+    fn crlf_anchor_quirk(&mut self, style: StructureStyle, src: &str) {
+        if style == StructureStyle::Flow || self.stack.len() < 2 {
+            return;
+        }
+        if !matches!(
+            self.stack.get(self.stack.len() - 2),
+            Some(Frame::Map { .. })
+        ) {
+            return;
+        }
+        let Some(first) = self.pending.first() else {
+            return;
+        };
+        if first.place != Place::Open || first.col == usize::MAX {
+            return;
+        }
+        let before = &src[..first.end.min(src.len())];
+        let Some(line_start) = before.rfind('\n').map(|n| n + 1) else {
+            return;
+        };
+        let prev = &src[..line_start - 1];
+        let prev_start = prev.rfind('\n').map_or(0, |n| n + 1);
+        let prev_line = &prev[prev_start..];
+        let Some(t) = prev_line.strip_suffix('\r') else {
+            return;
+        };
+        let t = t.trim_end_matches([' ', '\t']);
+        let last_token = t.rsplit([' ', '\t']).next().unwrap_or("");
+        if prev_start == 0
+            || !(last_token.starts_with('&') || last_token.starts_with('!'))
+            || !t.contains(": ")
+            || t.trim_start().starts_with('#')
+        {
+            return;
+        }
+        let p = self.pending.remove(0);
+        self.after_first = Some((self.stack.len(), p.text));
+    }
+
     fn start_collection(
         &mut self,
         is_map: bool,
@@ -866,6 +977,7 @@ impl Builder {
             Frame::Seq {
                 seq: Seq::new(),
                 col,
+                dash_col: col,
                 line,
                 anchor,
                 flow,
@@ -911,9 +1023,24 @@ impl Builder {
             return;
         };
         match next_col {
+            None if self.last_empty => {
+                // The last group goes to the document's top level; earlier ones stay.
+                for (i, p) in self.pending.iter_mut().enumerate() {
+                    p.place = if i >= last_start {
+                        Place::Head
+                    } else {
+                        Place::ByColumn
+                    };
+                }
+            }
             None => {
+                // At the end of the input (not before `---` or `...`), comments after a blank
+                // line go to the document's top level.
+                let at_eof = src.get(last.end..).is_some_and(|r| r.trim().is_empty());
+                let mut blank = false;
                 for p in &mut self.pending {
-                    p.place = Place::ByColumn;
+                    blank = blank || (at_eof && blank_line_before(src, p.end));
+                    p.place = if blank { Place::Head } else { Place::ByColumn };
                 }
             }
             Some(n) => {
@@ -946,12 +1073,51 @@ impl Builder {
             }
         } else {
             self.plan_pending(col, src);
+            // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
+            // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
+            // after a blank line).
+            let follows_directly = self.pending.first().is_some_and(|p| {
+                let line_start = src[..p.end.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
+                let prev = src[..line_start.saturating_sub(1)]
+                    .rsplit('\n')
+                    .next()
+                    .unwrap_or("");
+                line_start > 0 && !prev.trim().is_empty()
+            });
+            let foot_col = match &frame {
+                Frame::Seq { seq, dash_col, .. }
+                    if follows_directly
+                        && matches!(
+                            seq.items.iter().rev().find(|i| matches!(i, SeqItem::Node(_))),
+                            Some(SeqItem::Node(Node::Scalar(s))) if *s != Scalar::Null
+                        ) =>
+                {
+                    col.min(*dash_col)
+                }
+                // After a map item, at the end of the document, a comment left of the item's
+                // keys goes to the top level, not to the sequence.
+                Frame::Seq { seq, .. }
+                    if matches!(
+                        seq.items
+                            .iter()
+                            .rev()
+                            .find(|i| matches!(i, SeqItem::Node(_))),
+                        Some(SeqItem::Node(Node::Map(_)))
+                    ) && self
+                        .pending
+                        .last()
+                        .is_some_and(|p| next_content_column(src, p.end).is_none()) =>
+                {
+                    usize::MAX
+                }
+                _ => col,
+            };
             let mut n = 0;
             while n < self.pending.len() {
                 let p = &self.pending[n];
                 let take = match p.place {
                     Place::Deepest => true,
-                    Place::ByColumn | Place::Open => p.col >= col,
+                    Place::ByColumn | Place::Open => p.col >= foot_col,
                     Place::Head => false,
                 };
                 if !take {
@@ -1033,6 +1199,7 @@ impl Builder {
             self.anchors
                 .insert(anchor, (node.clone(), size.max(1), _line));
         }
+        let depth_now = self.stack.len();
         let Some(top) = self.stack.last_mut() else {
             return Ok(());
         };
@@ -1054,6 +1221,13 @@ impl Builder {
                     key: k,
                     value: node,
                 }));
+                if let Some((depth, text)) = self.after_first.take() {
+                    if depth == depth_now {
+                        map.push_comment(text);
+                    } else {
+                        self.after_first = Some((depth, text));
+                    }
+                }
                 self.last = if leaf {
                     Last::Leaf(map.items.len() - 1)
                 } else {
@@ -1062,6 +1236,14 @@ impl Builder {
             }
             Frame::Seq { seq, .. } => {
                 seq.items.push(SeqItem::Node(node));
+                if let Some((depth, text)) = self.after_first.take() {
+                    if depth == depth_now {
+                        seq.items
+                            .push(SeqItem::Comment(crate::tree::Comment::new(text)));
+                    } else {
+                        self.after_first = Some((depth, text));
+                    }
+                }
                 self.last = if leaf {
                     Last::Leaf(seq.items.len() - 1)
                 } else {
@@ -1139,6 +1321,16 @@ fn short_tag(s: &Scalar) -> &'static str {
 
 /// The column of the first content line after byte `from`, or `None` at the end of the
 /// document (end of input or a `---` / `...` marker).
+/// True if the line before the one where a comment ends (at byte `end`) is blank.
+fn blank_line_before(src: &str, end: usize) -> bool {
+    let line_start = src[..end.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
+    line_start > 0
+        && src[..line_start - 1]
+            .rsplit('\n')
+            .next()
+            .is_some_and(|l| l.trim().is_empty())
+}
+
 fn next_content_column(src: &str, from: usize) -> Option<usize> {
     let rest = src.get(from..)?;
     let mut lines = rest.split('\n');

@@ -808,3 +808,275 @@ fn tab_led_multiline_string_reads_back() {
     }
     assert_eq!(roundtrip("k: \"\\tx\\ny\"\n"), "k: |4-\n    \tx\n    y\n");
 }
+
+/// yaml.v3 finds duplicate keys by their text before sops sees a key's type, so `12` and
+/// `"12"` are the same key: the reference (sops 3.11) refuses these with exit code 2
+/// (`mapping key "12" already defined at line 1`), not 23 (non-string key).
+#[test]
+fn duplicate_of_a_non_string_key_is_a_parse_error() {
+    for input in ["? \"12\"\n12: >\n", "12: a\n\"12\": b\n", "12: a\n12: b\n"] {
+        match Yaml.parse_plain(input.as_bytes()) {
+            Err(FormatError::Parse(m)) => assert_eq!(
+                m,
+                "yaml: unmarshal errors:\n  line 2: mapping key \"12\" already defined at line 1",
+                "{input:?}"
+            ),
+            other => panic!("{input:?}: {other:?}"),
+        }
+    }
+    // Different texts are different keys: the non-string key error remains.
+    assert!(matches!(
+        Yaml.parse_plain(b"12: a\n012: b\n"),
+        Err(FormatError::Unsupported(_))
+    ));
+}
+
+/// A `sops` key in any document makes the file look encrypted (exit 203). sops 3.11 checks
+/// the first document only: it encrypts `k1: x\n---\nsops: 1\n` and then panics decrypting
+/// what it wrote (`slice bounds out of range`); we refuse it, a deliberate difference.
+#[test]
+fn sops_key_in_a_later_document_is_refused() {
+    use crate::{file, Error, Format};
+    for input in [
+        "k1: x\n---\nsops: 1\n",
+        "sops: 1\n",
+        "a: 1\n---\nb: 2\n---\n\"sops\": {}\n",
+    ] {
+        assert!(
+            matches!(
+                file::parse_plain(input.as_bytes(), Format::Yaml),
+                Err(Error::AlreadyEncrypted)
+            ),
+            "{input:?}"
+        );
+    }
+    assert!(file::parse_plain(b"k1: x\n---\nsopsy: 1\n", Format::Yaml).is_ok());
+}
+
+/// A document of comments only is written as sops 3.11 writes it: the comments above `{}`
+/// (yaml.v3's head comment of an empty root mapping), from the harness (seed ci).
+#[test]
+fn comment_only_document_is_written_above_the_empty_map() {
+    assert_eq!(roundtrip("---\n# c2\n"), "# c2\n{}\n");
+    assert_eq!(roundtrip("--- # doc\n"), "# doc\n{}\n");
+    assert_eq!(roundtrip("---\n# a\n# b\n"), "# a\n# b\n{}\n");
+    assert_eq!(roundtrip("{}\n"), "{}\n");
+}
+
+/// A comment after the last document's end marker stays in that document (the reference:
+/// `---\n...\n# c2\n` decrypts to `# c2\n{}\n`; we dropped the comment).
+#[test]
+fn comment_after_document_end_is_kept() {
+    assert_eq!(roundtrip("---\n...\n# c2\n"), "# c2\n{}\n");
+    assert_eq!(roundtrip("k: 1\n...\n# c2\n"), "k: 1\n# c2\n");
+    assert_eq!(roundtrip("k: 1\n---\n...\n# c2\n"), "k: 1\n---\n# c2\n{}\n");
+}
+
+/// The comments of an empty last document go to the previous document only when they are on
+/// their own lines and the stream ends there (the reference's answers, sops 3.11).
+#[test]
+fn comments_of_an_empty_later_document() {
+    assert_eq!(roundtrip("k1: x\n---\n# doc\n"), "k1: x\n# doc\n---\n{}\n");
+    assert_eq!(roundtrip("k1: x\n--- # doc\n"), "k1: x\n---\n# doc\n{}\n");
+    assert_eq!(
+        roundtrip("k1: x\n--- # a\n# b\n"),
+        "k1: x\n---\n# a\n# b\n{}\n"
+    );
+    assert_eq!(
+        roundtrip("k1: x\n---\n# doc\n...\n"),
+        "k1: x\n---\n# doc\n{}\n"
+    );
+    assert_eq!(
+        roundtrip("k1: x\n---\n# doc\n---\nb: 1\n"),
+        "k1: x\n---\n# doc\n{}\n---\nb: 1\n"
+    );
+}
+
+/// A comment at the column of a block sequence's dashes after a scalar item stays in the
+/// sequence unless a key follows (the reference's answers, sops 3.11, harness seed ci).
+#[test]
+fn foot_comment_of_an_indentless_sequence() {
+    assert_eq!(
+        roundtrip("k6:\n- n\n# c8\n"),
+        "k6:\n    - \"n\"\n    # c8\n"
+    );
+    assert_eq!(
+        roundtrip("k6:\n- n\n- m\n# c8\n"),
+        "k6:\n    - \"n\"\n    - m\n    # c8\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  k6:\n  - n\n  # c8\n"),
+        "a:\n    k6:\n        - \"n\"\n        # c8\n"
+    );
+    assert_eq!(
+        roundtrip("k6:\n- n\n# c8\nk7: 1\n"),
+        "k6:\n    - \"n\"\n# c8\nk7: 1\n"
+    );
+    assert_eq!(roundtrip("k6:\n  - n\n# c8\n"), "k6:\n    - \"n\"\n# c8\n");
+    assert_eq!(roundtrip("k6:\n- a: 1\n# c8\n"), "k6:\n    - a: 1\n# c8\n");
+}
+
+/// After a document ended with `...`, the comments of an empty last document stay in it (the
+/// reference, harness seed ci: `{}\n---\n# c2\n{}\n`).
+#[test]
+fn comments_of_an_empty_document_after_an_explicit_end() {
+    assert_eq!(roundtrip("---\n...\n---\n# c2\n"), "{}\n---\n# c2\n{}\n");
+    assert_eq!(roundtrip("k: 1\n...\n---\n# c2\n"), "k: 1\n---\n# c2\n{}\n");
+}
+
+/// Comments after an empty value, up to the end of the document, go to its top level in
+/// yaml.v3; when content follows, they stay where they are (the reference, sops 3.11).
+#[test]
+fn comments_after_an_empty_value_at_the_end() {
+    assert_eq!(roundtrip("x-y:\n-\n  # c\n"), "x-y:\n    - null\n# c\n");
+    assert_eq!(
+        roundtrip("k9:\n  k11:\n  # c\n"),
+        "k9:\n    k11: null\n# c\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b:\n    c:\n    # x\n"),
+        "a:\n    b:\n        c: null\n# x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b:\n    c:\n    # x\n  d: 1\n"),
+        "a:\n    b:\n        c: null\n        # x\n    d: 1\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b:\n  # x\nc: 1\n"),
+        "a:\n    b: null\n    # x\nc: 1\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b: ~\n  # x\n"),
+        "a:\n    b: null\n    # x\n"
+    );
+}
+
+/// The inputs of the harness fixes above read the same without the fast path.
+#[test]
+fn harness_fixes_agree_without_the_fast_path() {
+    for input in [
+        "x-y:\n-\n  # c\n",
+        "a:\n  b:\n    c:\n    # x\n  d: 1\n",
+        "k6:\n- n\n# c8\n",
+        "a:\n  k6:\n  - n\n  # c8\n",
+        "k1: x\n--- # a\n# b\n",
+        "---\n...\n---\n# c2\n",
+        "k: 1\n...\n# c2\n",
+    ] {
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
+
+/// libyaml's line counting after CRLF: the first comment after a `key: &anchor` (or tag) line
+/// ending in CRLF, not the first line, goes after the nested block's first item (the
+/// reference's answers, sops 3.11; harness seed ci yaml #14 and #56).
+#[test]
+fn comment_after_a_crlf_anchor_line() {
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: &m0\r\n# c2\r\n  kk: x\r\n"),
+        "a: 1\nk1:\n    kk: x\n    # c2\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: &m\r\n# c2\r\n# c3\r\n  kk: x\r\n  jj: y\r\nz: 1\r\n"),
+        "a: 1\nk1:\n    # c3\n    kk: x\n    # c2\n    jj: \"y\"\nz: 1\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: &m\r\n# c2\r\n  - x\r\n"),
+        "a: 1\nk1:\n    - x\n    # c2\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1: !!map\r\n# c2\r\n  kk: x\r\n"),
+        "a: 1\nk1:\n    kk: x\n    # c2\n"
+    );
+    // Not on the first line, not with LF, not without an anchor or tag.
+    assert_eq!(
+        roundtrip("k1: &m0\r\n# c2\r\n  kk: x\r\n"),
+        "k1:\n    # c2\n    kk: x\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\nk1: &m0\n# c2\n  kk: x\n"),
+        "a: 1\nk1:\n    # c2\n    kk: x\n"
+    );
+    assert_eq!(
+        roundtrip("a: 1\r\nk1:\r\n# c2\r\n  kk: x\r\n"),
+        "a: 1\nk1:\n    # c2\n    kk: x\n"
+    );
+}
+
+/// More of the reference's answers (harness seed ci, `cargo test --test differential`): a blank
+/// line before the comment ends the sequence's foot; after an empty value, only the last group
+/// of comments goes to the top level.
+#[test]
+fn foot_comment_rules_blank_line_and_last_group() {
+    assert_eq!(roundtrip("k6:\n- n\n\n# c8\n"), "k6:\n    - \"n\"\n# c8\n");
+    assert_eq!(
+        roundtrip("k4:\n- |\n  x\n\n# c3\n"),
+        "k4:\n    - |\n      x\n# c3\n"
+    );
+    assert_eq!(
+        roundtrip("k4:\n- |\n  x\n# c3\n"),
+        "k4:\n    - |\n      x\n    # c3\n"
+    );
+    assert_eq!(
+        roundtrip("x-y:\n  k2:\n  # not a comment\n#\n"),
+        "x-y:\n    k2: null\n    # not a comment\n#\n"
+    );
+}
+
+/// At the end of a document, comments after a blank line go to its top level; with content
+/// after them, they stay (the reference's answers, sops 3.11).
+#[test]
+fn trailing_comments_after_a_blank_line() {
+    assert_eq!(roundtrip("a:\n  b: 1\n\n  # x\n"), "a:\n    b: 1\n# x\n");
+    assert_eq!(roundtrip("a:\n  - b\n\n  # x\n"), "a:\n    - b\n# x\n");
+    assert_eq!(
+        roundtrip("a:\n  b:\n    c: 1\n\n    # x\n"),
+        "a:\n    b:\n        c: 1\n# x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  b: 1\n\n  # x\nc: 1\n"),
+        "a:\n    b: 1\n    # x\nc: 1\n"
+    );
+    assert_eq!(
+        roundtrip("k4:\n- |\n    x\n\n  # c3\n"),
+        "k4:\n    - |\n      x\n# c3\n"
+    );
+}
+
+/// After a map item of a block sequence, at the end of the document, a comment left of the
+/// item's keys goes to the top level; deeper, or before more items, it stays (the reference).
+#[test]
+fn comment_after_a_map_item_at_the_end() {
+    assert_eq!(roundtrip("a:\n  - k: 1\n  # x\n"), "a:\n    - k: 1\n# x\n");
+    assert_eq!(
+        roundtrip("a:\n-\n    k: 1\n  # x\n"),
+        "a:\n    - k: 1\n# x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  - k: 1\n    # x\n"),
+        "a:\n    - k: 1\n      # x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n- k: 1\n  # x\n"),
+        "a:\n    - k: 1\n      # x\n"
+    );
+    assert_eq!(
+        roundtrip("a:\n  - k: 1\n  # x\n  - j: 2\n"),
+        "a:\n    - k: 1\n    # x\n    - j: 2\n"
+    );
+}
+
+/// Before `---` or `...`, a blank line does not move the comment (the reference).
+#[test]
+fn blank_line_rule_only_at_the_end_of_input() {
+    assert_eq!(
+        roundtrip("k12:\n  - xy\n\n  # c7\n---\n"),
+        "k12:\n    - xy\n    # c7\n---\n{}\n"
+    );
+    assert_eq!(
+        roundtrip("k12:\n  - xy\n\n  # c7\n...\n"),
+        "k12:\n    - xy\n    # c7\n"
+    );
+}
