@@ -239,7 +239,7 @@ mod client {
     //! The HTTP side: settings from the environment, a blocking HTTP/1.1 client over
     //! `std::net` (rustls for TLS), and the [`Recipient`] / [`Unwrapper`] implementations.
 
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     use std::net::{TcpStream, ToSocketAddrs};
     use std::path::PathBuf;
     use std::sync::{Arc, OnceLock};
@@ -253,9 +253,6 @@ mod client {
     use super::{Allowlist, VaultKey};
     use crate::keys::{KeyError, Recipient, Unwrapper};
     use crate::metadata::StoredKey;
-
-    /// The largest response accepted from Vault.
-    const MAX_RESPONSE: usize = 1 << 20;
 
     /// How to reach Vault: the settings Vault's Go client reads from the environment.
     pub struct Settings {
@@ -561,11 +558,11 @@ mod client {
                 let mut stream = rustls::StreamOwned::new(conn, tcp);
                 stream.write_all(&request).map_err(io_message)?;
                 stream.flush().map_err(io_message)?;
-                read_response(stream)
+                crate::keys::http::read_response(stream, io_message)
             } else {
                 let mut stream = tcp;
                 stream.write_all(&request).map_err(io_message)?;
-                read_response(stream)
+                crate::keys::http::read_response(stream, io_message)
             }
         }
 
@@ -649,78 +646,6 @@ mod client {
             }
         }
         out
-    }
-
-    /// Reads an HTTP/1.1 response: status, headers, then a body by `Content-Length`, chunked,
-    /// or up to the end of the connection.
-    fn read_response(stream: impl Read) -> Result<(u16, Zeroizing<Vec<u8>>), String> {
-        let mut reader = BufReader::new(stream.take(MAX_RESPONSE as u64 + 64 * 1024));
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(io_message)?;
-        if line.is_empty() {
-            return Err("EOF (the server closed the connection without an answer)".into());
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .filter(|_| line.starts_with("HTTP/"))
-            .ok_or_else(|| "malformed HTTP response".to_string())?;
-        let mut length: Option<usize> = None;
-        let mut chunked = false;
-        loop {
-            line.clear();
-            reader.read_line(&mut line).map_err(io_message)?;
-            let l = line.trim_end_matches(['\r', '\n']);
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                let v = v.trim();
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.parse().ok();
-                } else if k.eq_ignore_ascii_case("transfer-encoding")
-                    && v.to_ascii_lowercase().contains("chunked")
-                {
-                    chunked = true;
-                }
-            }
-        }
-        let mut body = Zeroizing::new(Vec::new());
-        if chunked {
-            loop {
-                line.clear();
-                reader.read_line(&mut line).map_err(io_message)?;
-                let size_text = line.trim().split(';').next().unwrap_or("");
-                let size = usize::from_str_radix(size_text, 16)
-                    .map_err(|_| "malformed chunked body".to_string())?;
-                if size == 0 {
-                    break;
-                }
-                if body.len() + size > MAX_RESPONSE {
-                    return Err("the answer is too large".into());
-                }
-                let start = body.len();
-                body.resize(start + size, 0);
-                reader.read_exact(&mut body[start..]).map_err(io_message)?;
-                line.clear();
-                reader.read_line(&mut line).map_err(io_message)?;
-            }
-        } else if let Some(n) = length {
-            if n > MAX_RESPONSE {
-                return Err("the answer is too large".into());
-            }
-            body.resize(n, 0);
-            reader.read_exact(&mut body).map_err(io_message)?;
-        } else {
-            // Up to the end; a TLS peer that closes without close_notify still ends the body.
-            match reader.read_to_end(&mut body) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-                Err(e) => return Err(io_message(e)),
-            }
-        }
-        Ok((status, body))
     }
 
     /// Percent-encodes a URL path, keeping `/` and the unreserved characters.
@@ -1000,11 +925,12 @@ mod client {
         /// A one-shot HTTP server: answers the first request with `response`, hands back what
         /// it received.
         fn serve_once(response: &'static str) -> (String, std::thread::JoinHandle<String>) {
+            use std::io::{BufRead, Read};
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = format!("http://{}", listener.local_addr().unwrap());
             let handle = std::thread::spawn(move || {
                 let (mut s, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(s.try_clone().unwrap());
+                let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
                 let mut head = String::new();
                 let mut len = 0usize;
                 loop {

@@ -254,7 +254,7 @@ mod client {
     //! Credentials, a blocking HTTP/1.1 client over `std::net` (rustls for TLS), and the
     //! [`Recipient`] / [`Unwrapper`] implementations.
 
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     use std::net::{TcpStream, ToSocketAddrs};
     use std::path::PathBuf;
     use std::sync::{Arc, OnceLock};
@@ -268,8 +268,6 @@ mod client {
     use crate::keys::{KeyError, Recipient, Unwrapper};
     use crate::metadata::StoredKey;
 
-    /// The largest response accepted.
-    const MAX_RESPONSE: usize = 1 << 20;
     /// Establishing a TCP connection, per address.
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
     /// Each read or write on the connection.
@@ -613,84 +611,15 @@ mod client {
                 .write_all(&request)
                 .and_then(|_| stream.flush())
                 .map_err(io_message)
-                .and_then(|_| read_response(stream))
+                .and_then(|_| crate::keys::http::read_response(stream, io_message))
         } else {
             let mut stream = tcp;
             stream
                 .write_all(&request)
                 .map_err(io_message)
-                .and_then(|_| read_response(stream))
+                .and_then(|_| crate::keys::http::read_response(stream, io_message))
         };
         result.map_err(SendError::Other)
-    }
-
-    /// Reads an HTTP/1.1 response: status, headers, then a body by `Content-Length`, chunked,
-    /// or up to the end of the connection.
-    fn read_response(stream: impl Read) -> Result<(u16, Zeroizing<Vec<u8>>), String> {
-        let mut reader = BufReader::new(stream.take(MAX_RESPONSE as u64 + 64 * 1024));
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(io_message)?;
-        if line.is_empty() {
-            return Err("EOF (the server closed the connection without an answer)".into());
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .filter(|_| line.starts_with("HTTP/"))
-            .ok_or_else(|| "malformed HTTP response".to_string())?;
-        let (mut length, mut chunked) = (None::<usize>, false);
-        loop {
-            line.clear();
-            reader.read_line(&mut line).map_err(io_message)?;
-            let l = line.trim_end_matches(['\r', '\n']);
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                let v = v.trim();
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.parse().ok();
-                } else if k.eq_ignore_ascii_case("transfer-encoding")
-                    && v.to_ascii_lowercase().contains("chunked")
-                {
-                    chunked = true;
-                }
-            }
-        }
-        let mut body = Zeroizing::new(Vec::new());
-        if chunked {
-            loop {
-                line.clear();
-                reader.read_line(&mut line).map_err(io_message)?;
-                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                    .map_err(|_| "malformed chunked body".to_string())?;
-                if size == 0 {
-                    break;
-                }
-                if body.len() + size > MAX_RESPONSE {
-                    return Err("the answer is too large".into());
-                }
-                let start = body.len();
-                body.resize(start + size, 0);
-                reader.read_exact(&mut body[start..]).map_err(io_message)?;
-                line.clear();
-                reader.read_line(&mut line).map_err(io_message)?;
-            }
-        } else if let Some(n) = length {
-            if n > MAX_RESPONSE {
-                return Err("the answer is too large".into());
-            }
-            body.resize(n, 0);
-            reader.read_exact(&mut body).map_err(io_message)?;
-        } else {
-            match reader.read_to_end(&mut body) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-                Err(e) => return Err(io_message(e)),
-            }
-        }
-        Ok((status, body))
     }
 
     /// A KMS error answer the way Huawei's Go SDK prints it.

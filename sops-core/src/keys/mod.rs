@@ -9,6 +9,8 @@ pub mod azure_kv;
 pub mod gcp_kms;
 pub mod hc_vault;
 pub mod hckms;
+#[cfg(any(feature = "hc-vault", feature = "gcp-kms", feature = "hckms"))]
+mod http;
 pub mod kms;
 pub mod pgp;
 pub mod shamir;
