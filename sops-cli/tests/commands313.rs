@@ -51,6 +51,51 @@ fn updatekeys_keeps_the_input_type() {
     assert_eq!(show(&out), "a: 1\nb: x\n");
 }
 
+/// `updatekeys` with several files goes on after a failure and fails at the end with the
+/// number of files it could not update (sops's main.go); with one file the error is the
+/// file's own. Checked on both binaries.
+#[test]
+fn updatekeys_several_files_continues_after_a_failure() {
+    let other = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    for bin in [reference_sops(), our_sops()] {
+        let dir = Dir::new();
+        encrypted(&dir);
+        std::fs::copy(dir.path("e.yaml"), dir.path("a.yaml")).unwrap();
+        std::fs::copy(dir.path("e.yaml"), dir.path("b.yaml")).unwrap();
+        dir.write("plain.yaml", "x: 1\n");
+        dir.write(
+            ".sops.yaml",
+            format!("creation_rules:\n  - age: {RECIPIENT},{other}\n"),
+        );
+        let out = dir.run(
+            &bin,
+            &[
+                "updatekeys",
+                "-y",
+                "missing.yaml",
+                "a.yaml",
+                "plain.yaml",
+                "b.yaml",
+            ],
+        );
+        let stderr = show(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin:?}: {stderr}");
+        assert!(
+            stderr.contains("failed updating 2 key(s)"),
+            "{bin:?}: {stderr}"
+        );
+        for name in ["a.yaml", "b.yaml"] {
+            assert!(
+                show(&dir.read(name)).contains(other),
+                "{bin:?}: {name} not updated"
+            );
+        }
+        let one = dir.run(&bin, &["updatekeys", "-y", "plain.yaml"]);
+        assert_eq!(one.status.code(), Some(1), "{bin:?}");
+        assert!(!show(&one.stderr).contains("failed updating"), "{bin:?}");
+    }
+}
+
 /// PR 2155: `exec-file --filename` must name a file inside the private directory.
 #[test]
 fn exec_file_refuses_non_local_filenames() {

@@ -29,8 +29,24 @@ pub fn run(c: UpdatekeysCommand) -> Result<()> {
             "Error: no file specified",
         ));
     }
+    if let [file] = c.files.as_slice() {
+        return update_one(&c, file);
+    }
+    // As sops with several files: a failure is logged and the remaining files are still
+    // updated; the command fails at the end with the number of failures.
+    let mut failed = 0;
     for file in &c.files {
-        update_one(&c, file)?;
+        if let Err(err) = update_one(&c, file) {
+            failed += 1;
+            let (_, message) = crate::exit::describe(&err);
+            eprintln!("[CMD]\t level=error msg={message:?}");
+        }
+    }
+    if failed > 0 {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            format!("failed updating {failed} key(s)"),
+        ));
     }
     Ok(())
 }
