@@ -509,6 +509,41 @@ fn parse_flags(
     tables: &[&'static [Flag]],
     seen: &mut Seen,
 ) -> Result<usize, Usage> {
+    let mut spellings: Vec<(&'static Flag, &str)> = Vec::new();
+    let end = parse_flag_list(args, tables, seen, &mut spellings)?;
+    two_forms(tables, &spellings)?;
+    Ok(end)
+}
+
+/// urfave's `normalizeFlags`: a flag given under two of its names (`-d` and `--decrypt`) is
+/// an error, reported for the first such flag in declaration order as "SECOND FIRST".
+fn two_forms(tables: &[&'static [Flag]], spellings: &[(&'static Flag, &str)]) -> Result<(), Usage> {
+    for flag in tables.iter().flat_map(|t| t.iter()) {
+        let used: Vec<&str> = flag
+            .names
+            .iter()
+            .copied()
+            .filter(|name| {
+                spellings
+                    .iter()
+                    .any(|(f, n)| std::ptr::eq(*f, flag) && n == name)
+            })
+            .collect();
+        if let [first, second, ..] = used.as_slice() {
+            return Err(incorrect(format!(
+                "Cannot use two forms of the same flag: {second} {first}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_flag_list<'a>(
+    args: &'a [String],
+    tables: &[&'static [Flag]],
+    seen: &mut Seen,
+    spellings: &mut Vec<(&'static Flag, &'a str)>,
+) -> Result<usize, Usage> {
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
@@ -521,6 +556,7 @@ fn parse_flags(
         let Some(flag) = lookup(tables, name) else {
             return Err(incorrect(format!("flag provided but not defined: -{name}")));
         };
+        spellings.push((flag, name));
         i += 1;
         let value = match flag.kind {
             Bool | Kind::BoolTrue(_) => match inline {
@@ -800,11 +836,33 @@ fn subcommand(
                 Some(cmd) => (cmd, &rest[1..]),
                 None => {
                     out.push(word.into());
-                    if rest.is_empty() {
-                        // `sops groups` shows its help, as in sops.
-                        out.push("--help".into());
+                    match second {
+                        // `sops groups` and its help show the help, as in sops; `help add`
+                        // the help of `add`.
+                        "" | "h" | "help" | "-h" | "--help" | "-help" => {
+                            let topic = rest.get(1).map(String::as_str);
+                            if matches!(second, "h" | "help") {
+                                if let Some(t) =
+                                    topic.filter(|t| COMMANDS.iter().any(|c| c.words == [word, *t]))
+                                {
+                                    out.push(t.into());
+                                }
+                            }
+                            out.push("--help".into());
+                        }
+                        flag if flag.starts_with('-') => {
+                            let name = flag.trim_start_matches('-');
+                            let name = name.split('=').next().unwrap_or(name);
+                            return Err(incorrect(format!(
+                                "flag provided but not defined: -{name}"
+                            )));
+                        }
+                        // urfave: an unknown word under a command with subcommands.
+                        other => {
+                            // urfave's own exit code for it (not one of sops's codes).
+                            return Err(usage(3, format!("No help topic for '{other}'")));
+                        }
                     }
-                    out.extend(rest.iter().map(OsString::from));
                     return Ok(Normalised {
                         args: out,
                         warnings,
@@ -816,7 +874,18 @@ fn subcommand(
     out.extend(cmd.words.iter().map(OsString::from));
     let mut tables: Vec<&'static [Flag]> = cmd.tables.to_vec();
     tables.push(std::slice::from_ref(&HELP));
-    let reordered = reorder(rest, &tables);
+    // Only the command's own flags move before the positional arguments (urfave); our
+    // extensions are flags only where sops's parser would stop at them anyway.
+    let own: Vec<&'static [Flag]> = tables
+        .iter()
+        .filter(|t| {
+            !t.iter()
+                .map(|f| f.names)
+                .eq(EXTENSIONS.iter().map(|f| f.names))
+        })
+        .copied()
+        .collect();
+    let reordered = reorder(rest, &own);
     let mut seen = Seen::default();
     // The global options sops applies to subcommands, as if given to the subcommand (its own
     // value wins).

@@ -168,6 +168,30 @@ pub struct KeyChangeArgs {
     pub rm_hckms: Option<String>,
 }
 
+impl KeyChangeArgs {
+    /// Whether any `--add-*` or `--rm-*` flag was given.
+    pub fn any(&self) -> bool {
+        [
+            &self.add_age,
+            &self.rm_age,
+            &self.add_pgp,
+            &self.rm_pgp,
+            &self.add_kms,
+            &self.rm_kms,
+            &self.add_gcp_kms,
+            &self.rm_gcp_kms,
+            &self.add_azure_kv,
+            &self.rm_azure_kv,
+            &self.add_hc_vault_transit,
+            &self.rm_hc_vault_transit,
+            &self.add_hckms,
+            &self.rm_hckms,
+        ]
+        .iter()
+        .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()))
+    }
+}
+
 /// `sops rotate`.
 #[derive(Debug, Args)]
 pub struct RotateCommand {
@@ -369,8 +393,8 @@ pub enum GroupsCommand {
 /// Flags of `sops groups` subcommands that say which file and how to write it.
 #[derive(Debug, Args, Clone)]
 pub struct GroupsFileArgs {
-    /// The file to change.
-    #[arg(short = 'f', long)]
+    /// The file to change (as sops, a missing `--file` is an error reading the file `""`).
+    #[arg(short = 'f', long, default_value = "")]
     pub file: String,
     /// Write output back to the same file instead of stdout.
     #[arg(short = 'i', long)]
@@ -395,7 +419,7 @@ pub struct GroupsFileArgs {
     pub config: Option<String>,
     /// Indentation for YAML and JSON output.
     #[arg(long, value_name = "N")]
-    pub indent: Option<usize>,
+    pub indent: Option<i64>,
     /// Use the local key service (`=false`: only the `--keyservice` ones are used).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub enable_local_keyservice: bool,
@@ -513,7 +537,7 @@ pub struct CommonArgs {
 
     /// Indentation for YAML and JSON output (0 = default for YAML, none for JSON).
     #[arg(long, value_name = "N")]
-    pub indent: Option<usize>,
+    pub indent: Option<i64>,
 
     /// Ignore the Message Authentication Code during decryption.
     #[arg(long)]

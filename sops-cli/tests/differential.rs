@@ -46,3 +46,27 @@ fn generated_documents_match_the_reference() {
     );
     let _ = std::fs::remove_dir_all(&keep);
 }
+
+/// The command-line half (`scripts/differential-cli`): random invocations (global options,
+/// subcommands, flag spellings, repeats, missing and extra arguments, every format) on both
+/// binaries, comparing exit codes, output and written files.
+#[test]
+fn generated_command_lines_match_the_reference() {
+    let count = std::env::var("SOPS_DIFFERENTIAL_CLI_COUNT").unwrap_or_else(|_| "300".into());
+    let seed = std::env::var("SOPS_DIFFERENTIAL_SEED").unwrap_or_else(|_| "ci".into());
+    let output = Command::new("python3")
+        .arg(repo().join("scripts/differential-cli"))
+        .args(["--count", &count, "--seed", &seed])
+        .env("SOPS_BIN", our_sops())
+        .env("SOPS_REFERENCE", reference_sops())
+        .output()
+        .expect("python3 runs scripts/differential-cli");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "scripts/differential-cli found command lines where we differ from the reference sops:\n{stdout}{stderr}"
+    );
+}

@@ -13,7 +13,9 @@ use std::path::Path;
 use common::{our_sops, reference_sops, show, testdata, Dir, RECIPIENT};
 
 /// Another age recipient (no identity needed: only encrypted to).
-const OTHER: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+const OTHER: &str = OTHER_LIT;
+/// [`OTHER`] as a literal, for the rows.
+const OTHER_LIT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 
 /// What a row compares.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -313,6 +315,69 @@ const ROWS: &[Row] = &[
     row_env(
         &["groups", "add", "--file", "e.yaml", "--age", OTHER],
         &[("SOPS_AGE_KEY_FILE", "/nonexistent")],
+        Same,
+    ),
+    // Found by scripts/differential-cli.
+    // urfave's normalizeFlags: two names of one flag is a usage error (help text on stdout).
+    row(&["-d", "--decrypt", "e.yaml"], SameButHelpText),
+    row(&["decrypt", "-i", "--in-place", "e.yaml"], SameButHelpText),
+    row(&["updatekeys", "-y", "--yes", "e.yaml"], SameButHelpText),
+    // `-` is a file name, not stdin.
+    row(&["decrypt", "-"], Same),
+    row(&["-d", "-"], Same),
+    row(&["filestatus", "-"], Same),
+    // The conflicting-flag checks come before the file's existence.
+    row(
+        &["decrypt", "-i", "--output", "o.yaml", "missing.yaml"],
+        Same,
+    ),
+    // Encrypting stdin needs --filename-override, --input-type is not enough.
+    row(&["encrypt", "--input-type", "yaml"], Same),
+    // Negative --indent: YAML refuses it, JSON takes -1 as a tab and refuses the rest.
+    row(&["-d", "--indent", "-1", "e.yaml"], Same),
+    row(
+        &["-d", "--indent=-1", "--output-type", "json", "e.yaml"],
+        Same,
+    ),
+    row(
+        &["-d", "--indent", "-2", "--output-type", "json", "e.yaml"],
+        Same,
+    ),
+    row(
+        &["-d", "--indent", "-3", "--output-type", "dotenv", "e.yaml"],
+        Same,
+    ),
+    // Several modes at once: a warning, the last one's output, sops's error rules.
+    row(&["-e", "-d", "e.yaml"], Same),
+    row(&["--config", "c.yaml", "-e", "-d", "p.yaml"], Same),
+    row(&["-e", "-d", "p.yaml"], Same),
+    row(&["-d", "--set", "[\"a\"] 5", "e.yaml"], Same),
+    row(&["-d", "-r", "e.yaml"], Same),
+    // --add-*/--rm-* on a missing file: exit 49, before anything else.
+    row(&["-r", "--add-age", OTHER_LIT, "missing.yaml"], Same),
+    row(&["rotate", "--rm-age", OTHER_LIT, "missing.yaml"], Same),
+    row(&["-d", "--rm-age", OTHER_LIT, "missing.yaml"], Same),
+    row(&["groups", "list"], Same),
+    row(&["groups", "bogus", "--file", "e.yaml"], Same),
+    row(&["groups", "--bogus"], SameButHelpText),
+    row(&["groups", "h"], SameButHelpText),
+    row(&["groups", "help", "add"], SameButHelpText),
+    row(&["groups", "add", "--age", OTHER_LIT], Same),
+    row(&["groups", "delete", "0"], Same),
+    row(&["filestatus", "x.dat", "--input-type", "json"], Same),
+    row(&["filestatus", "--input-type", "json", "p.yaml"], Same),
+    row(&["--config", "c.yaml", "updatekeys", "-y", "."], Same),
+    // A global flag after the file is a positional argument (ignored, with a warning).
+    row(&["decrypt", "e.yaml", "--indent"], Same),
+    row(
+        &[
+            "decrypt",
+            "--output-type",
+            "json",
+            "e.yaml",
+            "--indent",
+            "2",
+        ],
         Same,
     ),
     // Help and version.

@@ -325,7 +325,7 @@ fn is_newer(a: &str, b: &str) -> bool {
 
 /// Edits (or creates) `file`.
 pub fn run(args: CommonArgs, file: String, show_master_keys: bool) -> Result<()> {
-    if file.is_empty() || file == "-" {
+    if file.is_empty() {
         return Err(fail(
             exit_code::NO_FILE_SPECIFIED,
             "Error: no file specified",

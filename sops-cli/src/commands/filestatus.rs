@@ -17,7 +17,13 @@ pub fn run(inv: &Invocation) -> Result<()> {
     let encrypted = match EncryptedFile::parse(&input, inv.input_format) {
         Ok(_) => true,
         Err(sops_core::Error::Metadata(MetadataError::NotFound)) => false,
-        Err(e) => return Err(e.into()),
+        // sops: any other load error is exit 1 with this prefix.
+        Err(e) => {
+            return Err(crate::exit::fail(
+                sops_core::error::exit_code::ERROR_GENERIC,
+                format!("cannot check file status: cannot load encrypted file: {e}"),
+            ))
+        }
     };
     println!("{{\"encrypted\":{encrypted}}}");
     Ok(())

@@ -68,13 +68,15 @@ pub fn run(c: GroupsCommand) -> Result<()> {
                     group.push(KeySpec::Age(r.as_str().to_string()));
                 }
             }
-            if group.is_empty() {
-                return Err(fail(
-                    exit_code::ERROR_GENERIC,
-                    "Error: the new group has no keys (use --age, --pgp, --kms, --gcp-kms or --hc-vault-transit)",
-                ));
-            }
+            // Checked once the file is read, so a missing file is reported first, as in
+            // sops (which then adds the empty group: see README's differences).
             change(&a.target, |groups| {
+                if group.is_empty() {
+                    return Err(fail(
+                        exit_code::ERROR_GENERIC,
+                        "Error: the new group has no keys (use --age, --pgp, --kms, --gcp-kms or --hc-vault-transit)",
+                    ));
+                }
                 groups.push(group);
                 Ok(())
             })

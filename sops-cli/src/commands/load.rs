@@ -189,6 +189,11 @@ pub fn emit(inv: &Invocation, file: &EncryptedFile) -> Result<Vec<u8>> {
 
 /// Writes `bytes` over the input file atomically.
 pub fn write_back(inv: &Invocation, bytes: &[u8]) -> Result<()> {
+    inv.check_indent()?;
+    if let Some(captured) = &inv.captured {
+        *captured.borrow_mut() = Some(bytes.to_vec());
+        return Ok(());
+    }
     let Some(path) = inv.input.as_deref() else {
         return Err(fail(
             exit_code::NO_FILE_SPECIFIED,

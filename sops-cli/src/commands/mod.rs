@@ -28,7 +28,7 @@ use sops_core::format::{EmitOptions, Format};
 
 use sops_core::config::{self, Config};
 
-use crate::cli::{Cli, Command, CommonArgs};
+use crate::cli::{Cli, Command, CommonArgs, KeyChangeArgs};
 use crate::exit::fail;
 
 /// Runs the command the command line asks for.
@@ -46,10 +46,19 @@ pub fn run(cli: Cli) -> Result<()> {
             edit::run(c.common, c.file.unwrap_or_default(), c.show_master_keys)
         }
         Some(Command::Rotate(c)) if c.recursive => rotate::run_recursive(c),
-        Some(Command::Rotate(c)) => rotate::run(
-            &Invocation::new_maybe_missing(c.common, c.files.into_iter().next())?,
-            &c.key_changes,
-        ),
+        Some(Command::Rotate(c)) => {
+            if let Some(file) = c.files.first() {
+                refuse_key_changes_on_missing_file(
+                    file,
+                    &c.key_changes,
+                    "use the `edit` subcommand instead",
+                )?;
+            }
+            rotate::run(
+                &Invocation::new_maybe_missing(c.common, c.files.into_iter().next())?,
+                &c.key_changes,
+            )
+        }
         Some(Command::MergeDriver(c)) => merge_driver::run(c),
         Some(Command::Textconv(c)) => textconv::run(c),
         Some(Command::Check(c)) => check::run(c),
@@ -69,21 +78,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Completion(c)) => completion::run_completion(c.shell),
         Some(Command::Man { dir }) => completion::run_man(dir.as_deref()),
         None => {
-            let actions = [cli.encrypt, cli.decrypt, cli.rotate]
-                .iter()
-                .filter(|b| **b)
-                .count();
-            if actions > 1 {
-                return Err(fail(
-                    exit_code::ERROR_CONFLICTING_PARAMETERS,
-                    "Error: only one of --encrypt, --decrypt and --rotate can be used at a time",
-                ));
-            }
             if cli.file.is_none() {
                 return Err(fail(
                     exit_code::NO_FILE_SPECIFIED,
                     "Error: no file specified (see sops --help; use `sops encrypt` or `sops decrypt` to read stdin)",
                 ));
+            }
+            refuse_key_changes_on_missing_file(
+                cli.file.as_deref().unwrap_or_default(),
+                &cli.key_changes,
+                "use `--kms` and `--pgp` instead",
+            )?;
+            let modes = [cli.encrypt, cli.decrypt, cli.rotate, cli.set.is_some()];
+            if modes.iter().filter(|b| **b).count() > 1 {
+                return several_modes(cli);
             }
             if !cli.encrypt && !cli.decrypt && !cli.rotate && cli.set.is_none() {
                 // The bare `sops FILE` edits (or creates) the file.
@@ -102,6 +110,78 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// sops refuses `--add-*`/`--rm-*` on a file that does not exist (exit 49), before anything
+/// else; `hint` is what its two spellings of the message suggest.
+fn refuse_key_changes_on_missing_file(
+    file: &str,
+    changes: &KeyChangeArgs,
+    hint: &str,
+) -> Result<()> {
+    let path = std::path::Path::new(file);
+    if path.exists() || !changes.any() {
+        return Ok(());
+    }
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    Err(fail(
+        exit_code::CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE,
+        format!(
+            "Error: cannot add or remove keys on non-existent file {:?}, {hint}.",
+            abs.display().to_string()
+        ),
+    ))
+}
+
+/// Several of `--encrypt`, `--decrypt`, `--rotate` and `--set` at once. sops warns, runs each
+/// in that order on the same input and keeps the last one's output; an `--encrypt` failure
+/// is ignored when another mode follows, a `--decrypt` or `--set` failure fails the command
+/// at the end, a `--rotate` failure at once. The output goes where the last mode's would.
+fn several_modes(cli: Cli) -> Result<()> {
+    eprintln!(
+        "[CMD]\t level=warning msg=\"More than one command (--encrypt, --decrypt, --rotate, --set) has been specified. Only the changes made by the last one will be visible. Note that this behavior is deprecated and will cause an error eventually.\""
+    );
+    let mut inv = Invocation::new(cli.common, cli.file)?;
+    inv.captured = Some(std::cell::RefCell::new(None));
+    let followed = |later: &[bool]| later.iter().any(|b| *b);
+    let set = cli.set.is_some();
+    let mut failure = None;
+    if cli.encrypt {
+        encrypt::options(&inv)?;
+        if let Err(e) = encrypt::run(&inv) {
+            if !followed(&[cli.decrypt, cli.rotate, set]) {
+                return Err(e);
+            }
+        }
+    }
+    if cli.decrypt {
+        if let Err(e) = decrypt::run(&inv) {
+            take_captured(&inv);
+            failure = Some(e);
+        }
+    }
+    if cli.rotate {
+        rotate::run(&inv, &cli.key_changes)?;
+    }
+    if let Some(arg) = cli.set.as_deref() {
+        if let Err(e) = set::run_legacy_set(&inv, arg) {
+            take_captured(&inv);
+            failure = Some(e);
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let output = take_captured(&inv).unwrap_or_default();
+    if set {
+        inv.args.in_place = true;
+    }
+    inv.captured = None;
+    inv.write_output(&output)
+}
+
+fn take_captured(inv: &Invocation) -> Option<Vec<u8>> {
+    inv.captured.as_ref().and_then(|c| c.borrow_mut().take())
 }
 
 /// What one run works on: the input, its formats, and where the output goes.
@@ -124,6 +204,11 @@ pub struct Invocation {
     /// The absolute path creation rules are matched against (`--filename-override` or the
     /// input file).
     pub rule_path: PathBuf,
+    /// sops's error for a negative `--indent` the output format cannot take, reported when
+    /// the output is written (where sops's store fails).
+    pub bad_indent: Option<&'static str>,
+    /// When set, output is kept here instead of written (several flag-style modes at once).
+    pub captured: Option<std::cell::RefCell<Option<Vec<u8>>>>,
 }
 
 impl Invocation {
@@ -141,19 +226,8 @@ impl Invocation {
         if args.output.as_deref() == Some("") {
             args.output = None;
         }
-        let input = file.filter(|f| f != "-").map(PathBuf::from);
-        if let Some(path) = input.as_ref().filter(|_| must_exist) {
-            if !path.exists() {
-                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                return Err(fail(
-                    exit_code::NO_FILE_SPECIFIED,
-                    format!(
-                        "Error: cannot operate on non-existent file {:?}",
-                        abs.display().to_string()
-                    ),
-                ));
-            }
-        }
+        // As sops, `-` is a file name like any other; stdin is read when no file is given.
+        let input = file.map(PathBuf::from);
         if args.in_place && input.is_none() {
             return Err(fail(
                 exit_code::ERROR_CONFLICTING_PARAMETERS,
@@ -165,6 +239,18 @@ impl Invocation {
                 exit_code::ERROR_CONFLICTING_PARAMETERS,
                 "Error: cannot operate on both --output and --in-place",
             ));
+        }
+        if let Some(path) = input.as_ref().filter(|_| must_exist) {
+            if !path.exists() {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                return Err(fail(
+                    exit_code::NO_FILE_SPECIFIED,
+                    format!(
+                        "Error: cannot operate on non-existent file {:?}",
+                        abs.display().to_string()
+                    ),
+                ));
+            }
         }
         let naming = args
             .filename_override
@@ -202,13 +288,17 @@ impl Invocation {
         let display_name = input
             .as_ref()
             .map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
-        let emit = EmitOptions {
-            indent: args.indent.or_else(|| {
+        let (indent, bad_indent) = match args.indent {
+            Some(n) if n >= 0 => (Some(n as usize), None),
+            Some(n) => (None, negative_indent_error(n, output_format)),
+            None => (
                 config
                     .as_ref()
-                    .and_then(|c| c.stores.indent_for(output_format))
-            }),
+                    .and_then(|c| c.stores.indent_for(output_format)),
+                None,
+            ),
         };
+        let emit = EmitOptions { indent };
         Ok(Invocation {
             args,
             input,
@@ -218,7 +308,20 @@ impl Invocation {
             emit,
             config,
             rule_path,
+            bad_indent,
+            captured: None,
         })
+    }
+
+    /// Fails as sops's store does when `--indent` was negative for this output format.
+    pub fn check_indent(&self) -> Result<()> {
+        match self.bad_indent {
+            Some(message) => Err(fail(
+                exit_code::ERROR_DUMPING_TREE,
+                format!("Error dumping file: {message}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Reads the whole input.
@@ -252,6 +355,11 @@ impl Invocation {
     /// Writes the result to stdout, `--output`, or back over the input with `-i`; files are
     /// replaced atomically.
     pub fn write_output(&self, bytes: &[u8]) -> Result<()> {
+        self.check_indent()?;
+        if let Some(captured) = &self.captured {
+            *captured.borrow_mut() = Some(bytes.to_vec());
+            return Ok(());
+        }
         let target: Option<&Path> = if self.args.in_place {
             self.input.as_deref()
         } else {
@@ -300,5 +408,17 @@ fn load_config(args: &CommonArgs) -> Result<Option<Config>> {
     match Config::load(&path) {
         Ok(c) => Ok(Some(c)),
         Err(e) => Err(fail(e.exit_code(), e.to_string())),
+    }
+}
+
+/// sops's stores on a negative indentation: YAML refuses any, JSON takes -1 as its default
+/// (a tab) and refuses the rest; the other formats have no indentation.
+fn negative_indent_error(indent: i64, output: Format) -> Option<&'static str> {
+    match output {
+        Format::Yaml => Some("YAML Negative indentation not accepted"),
+        Format::Json if indent < -1 => Some(
+            "Error marshaling to json: JSON Indentation parameter smaller than -1 is not accepted",
+        ),
+        _ => None,
     }
 }

@@ -285,11 +285,14 @@ pub fn run(args: &CommonArgs, dirs: &[String], yes: bool, action: &dyn Action) -
             (Ok(Some(_)), None) => Outcome::UpToDate,
             (Ok(Some(plan)), Some(file)) => {
                 let emit = EmitOptions {
-                    indent: args.indent.or_else(|| {
-                        item.config
-                            .as_ref()
-                            .and_then(|c| c.config.stores.indent_for(item.format))
-                    }),
+                    indent: args
+                        .indent
+                        .and_then(|n| usize::try_from(n).ok())
+                        .or_else(|| {
+                            item.config
+                                .as_ref()
+                                .and_then(|c| c.config.stores.indent_for(item.format))
+                        }),
                 };
                 let result = action.apply(file, plan, args).and_then(|file| {
                     let bytes = file.to_bytes(item.format, &emit)?;

@@ -123,6 +123,12 @@ fn update_one(c: &UpdatekeysCommand, name: &str) -> Result<()> {
             ),
         ));
     }
+    if inv.input.as_deref().is_some_and(std::path::Path::is_dir) {
+        return Err(fail(
+            exit_code::ERROR_GENERIC,
+            "can't operate on a directory",
+        ));
+    }
     let Some(config) = inv.config.as_ref() else {
         // sops exits 1 here (not 61).
         return Err(fail(exit_code::ERROR_GENERIC, "config file not found"));
