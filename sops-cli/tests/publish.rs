@@ -17,7 +17,7 @@ use common::{our_sops, reference_sops, Dir, RECIPIENT};
 /// A second age key (made for these tests): the destination's recipient when re-encrypting.
 const DEST_KEY: &str = "AGE-SECRET-KEY-1Q2WLAPXWP7Y0DR39D6F3USY3K603JRNQK9Z3UPZJH8W8WP6C0TNSXANL26";
 
-const PLAIN: &str = "a: 1\nb: [x, {c: d}]\nnest:\n    k: v\n# comment\n";
+const PLAIN: &str = "a: 1\nb:\n    - x\n    - c: d\nnest:\n    k: v\n# comment\n";
 
 /// Where the servers are.
 struct Servers {
@@ -127,7 +127,10 @@ impl Servers {
     /// the emulator and Vault are named here.
     fn env(&self) -> Vec<(&'static str, &OsStr)> {
         vec![
-            ("STORAGE_EMULATOR_HOST", OsStr::new(self.gcs.trim_start_matches("http://"))),
+            (
+                "STORAGE_EMULATOR_HOST",
+                OsStr::new(self.gcs.trim_start_matches("http://")),
+            ),
             ("VAULT_ADDR", OsStr::new(&self.vault)),
             ("VAULT_TOKEN", OsStr::new(&self.token)),
         ]
@@ -185,7 +188,13 @@ fn encrypted(d: &Dir, s: &Servers, keys: &PathBuf, name: &str) {
         d,
         &reference_sops(),
         s,
-        &["--disable-version-check", "encrypt", "--age", RECIPIENT, &plain.to_string_lossy()],
+        &[
+            "--disable-version-check",
+            "encrypt",
+            "--age",
+            RECIPIENT,
+            &plain.to_string_lossy(),
+        ],
         keys,
     );
     std::fs::write(d.path(name), out).unwrap();
@@ -228,8 +237,25 @@ fn s3_reencrypts_for_the_destination_and_matches_the_reference() {
     );
     encrypted(&d, &s, &keys, "ours/app.yaml");
     encrypted(&d, &s, &keys, "theirs/app.yaml");
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "ours/app.yaml"], &keys);
-    ok(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", "theirs/app.yaml"], &keys);
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "ours/app.yaml"],
+        &keys,
+    );
+    ok(
+        &d,
+        &reference_sops(),
+        &s,
+        &[
+            "--disable-version-check",
+            "publish",
+            "--yes",
+            "theirs/app.yaml",
+        ],
+        &keys,
+    );
     let ours = s.s3_get(&bucket, "rs/app.yaml");
     let theirs = s.s3_get(&bucket, "go/app.yaml");
     for bytes in [&ours, &theirs] {
@@ -237,13 +263,23 @@ fn s3_reencrypts_for_the_destination_and_matches_the_reference() {
             assert_eq!(decrypt_with_dest_key(&d, &bin, bytes), PLAIN.as_bytes());
         }
     }
-    // Same shape: every value and the comment encrypted, no unencrypted_suffix, new MAC.
+    // Same shape: every value and the comment encrypted, no unencrypted_suffix, new MAC
+    // (lines sorted: 3.13 writes an age entry's `enc` before its `recipient`, 3.11 after).
     let shape = |b: &[u8]| -> Vec<String> {
-        String::from_utf8_lossy(b)
+        let mut lines: Vec<String> = String::from_utf8_lossy(b)
             .lines()
-            .map(|l| l.split("ENC[").next().unwrap().to_string())
-            .filter(|l| !l.contains("lastmodified") && !l.contains("version") && !l.starts_with("            "))
-            .collect()
+            .map(|l| {
+                l.split("ENC[")
+                    .next()
+                    .unwrap()
+                    .trim_start_matches([' ', '-'])
+                    .to_string()
+            })
+            // Key lines only (armor and base64 lines have no colon).
+            .filter(|l| l.contains(':') && !l.contains("lastmodified") && !l.contains("version"))
+            .collect();
+        lines.sort();
+        lines
     };
     assert_eq!(shape(&ours), shape(&theirs));
     assert!(!String::from_utf8_lossy(&ours).contains("unencrypted_suffix"));
@@ -256,32 +292,62 @@ fn s3_omit_extensions_recursive_and_prompt() {
     let bucket = unique("pub-s3r");
     s.helper(&["s3-bucket", &s.s3, &bucket]);
     // No recreation keys: the file's bytes are uploaded as they are.
-    d.write(".sops.yaml", format!("destination_rules:\n  - s3_bucket: {bucket}\n"));
+    d.write(
+        ".sops.yaml",
+        format!("destination_rules:\n  - s3_bucket: {bucket}\n"),
+    );
     encrypted(&d, &s, &keys, "tree/a.yaml");
     encrypted(&d, &s, &keys, "tree/sub/b.enc.yaml");
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "--recursive", "--omit-extensions", "tree"], &keys);
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &[
+            "publish",
+            "--yes",
+            "--recursive",
+            "--omit-extensions",
+            "tree",
+        ],
+        &keys,
+    );
     let list = String::from_utf8(s.helper(&["s3-list", &s.s3, &bucket])).unwrap();
     assert_eq!(list.trim(), "a\nsub/b.enc");
     assert_eq!(s.s3_get(&bucket, "a"), d.read("tree/a.yaml"));
     // A directory needs --recursive, as in sops.
     let out = run(&d, &our_sops(), &s, &["publish", "--yes", "tree"], &keys);
-    let theirs = run(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", "tree"], &keys);
+    let theirs = run(
+        &d,
+        &reference_sops(),
+        &s,
+        &["--disable-version-check", "publish", "--yes", "tree"],
+        &keys,
+    );
     assert_eq!(out.status.code(), theirs.status.code());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("can't operate on a directory without --recursive flag."));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("can't operate on a directory without --recursive flag."));
     // The prompt answered "n": nothing uploaded, an error (as sops) for a single file.
     encrypted(&d, &s, &keys, "c.yaml");
     let out = d.run_stdin(&our_sops(), &["publish", "c.yaml"], b"n\n");
     let abs = std::fs::canonicalize(d.path("c.yaml")).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("uploading {} to s3://{bucket}/c.yaml ? (y/n): ", abs.display())
+        format!(
+            "uploading {} to s3://{bucket}/c.yaml ? (y/n): ",
+            abs.display()
+        )
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("Publication of {} canceled", abs.display())));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(&format!("Publication of {} canceled", abs.display())));
     assert_eq!(s.s3_get(&bucket, "c.yaml"), b"<missing>");
     // Answered "y" after a stray word: uploaded.
     let out = d.run_stdin(&our_sops(), &["publish", "c.yaml"], b"maybe\ny\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(s.s3_get(&bucket, "c.yaml"), d.read("c.yaml"));
 }
 
@@ -300,15 +366,38 @@ fn gcs_uploads_like_the_reference() {
     );
     encrypted(&d, &s, &keys, "ours/app.yaml");
     encrypted(&d, &s, &keys, "theirs/app.yaml");
-    ok(&d, &our_sops(), &s, &["publish", "-y", "ours/app.yaml"], &keys);
-    ok(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "-y", "theirs/app.yaml"], &keys);
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "-y", "ours/app.yaml"],
+        &keys,
+    );
+    ok(
+        &d,
+        &reference_sops(),
+        &s,
+        &[
+            "--disable-version-check",
+            "publish",
+            "-y",
+            "theirs/app.yaml",
+        ],
+        &keys,
+    );
     let ours = s.gcs_get(&bucket, "rs/app");
     for bin in [our_sops(), reference_sops()] {
         assert_eq!(decrypt_with_dest_key(&d, &bin, &ours), PLAIN.as_bytes());
     }
     // Without recreation keys both upload the file as it is.
     assert_eq!(s.gcs_get(&bucket, "go/app"), d.read("theirs/app.yaml"));
-    ok(&d, &our_sops(), &s, &["publish", "-y", "theirs/app.yaml"], &keys);
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "-y", "theirs/app.yaml"],
+        &keys,
+    );
     assert_eq!(s.gcs_get(&bucket, "go/app"), d.read("theirs/app.yaml"));
     let list = String::from_utf8(s.helper(&["gcs-list", &s.gcs, &bucket])).unwrap();
     assert_eq!(list.trim(), "go/app\nrs/app");
@@ -329,32 +418,108 @@ fn vault_kv_v1_and_v2_hold_the_same_data_as_the_reference_writes() {
             s.vault
         ),
     );
-    for f in ["v1/app.yaml", "v2/app.yaml", "ref1/app.yaml", "ref2/app.yaml"] {
+    for f in [
+        "v1/app.yaml",
+        "v2/app.yaml",
+        "ref1/app.yaml",
+        "ref2/app.yaml",
+    ] {
         encrypted(&d, &s, &keys, f);
     }
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "v1/app.yaml"], &keys);
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "v2/app.yaml"], &keys);
-    ok(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", "ref1/app.yaml"], &keys);
-    ok(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", "ref2/app.yaml"], &keys);
-    let expected = serde_json::json!({"a": 1, "b": ["x", [{"Key": "c", "Value": "d"}]], "nest": {"k": "v"}});
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "v1/app.yaml"],
+        &keys,
+    );
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "v2/app.yaml"],
+        &keys,
+    );
+    ok(
+        &d,
+        &reference_sops(),
+        &s,
+        &[
+            "--disable-version-check",
+            "publish",
+            "--yes",
+            "ref1/app.yaml",
+        ],
+        &keys,
+    );
+    ok(
+        &d,
+        &reference_sops(),
+        &s,
+        &[
+            "--disable-version-check",
+            "publish",
+            "--yes",
+            "ref2/app.yaml",
+        ],
+        &keys,
+    );
+    let expected =
+        serde_json::json!({"a": 1, "b": ["x", [{"Key": "c", "Value": "d"}]], "nest": {"k": "v"}});
     let ours1 = s.vault_data(&format!("{v1}/rs/app.yaml")).unwrap();
     let ours2 = s.vault_data(&format!("{v2}/data/rs/app.yaml")).unwrap();
     assert_eq!(ours1, expected);
     assert_eq!(ours2["data"], expected);
     assert_eq!(ours1, s.vault_data(&format!("{v1}/go/app.yaml")).unwrap());
-    assert_eq!(ours2["data"], s.vault_data(&format!("{v2}/data/go/app.yaml")).unwrap()["data"]);
+    assert_eq!(
+        ours2["data"],
+        s.vault_data(&format!("{v2}/data/go/app.yaml")).unwrap()["data"]
+    );
     // Publishing again writes a new version (the data has numbers: never "up-to-date").
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "v2/app.yaml"], &keys);
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "v2/app.yaml"],
+        &keys,
+    );
     let again = s.vault_data(&format!("{v2}/data/rs/app.yaml")).unwrap();
     assert_eq!(again["metadata"]["version"], 2);
     // String-only data that is already there is not written again.
     d.write("plain2.yaml", "s: x\nm: {t: true}\n");
-    let enc = ok(&d, &reference_sops(), &s, &["--disable-version-check", "encrypt", "--age", RECIPIENT, "plain2.yaml"], &keys);
+    let enc = ok(
+        &d,
+        &reference_sops(),
+        &s,
+        &[
+            "--disable-version-check",
+            "encrypt",
+            "--age",
+            RECIPIENT,
+            "plain2.yaml",
+        ],
+        &keys,
+    );
     std::fs::write(d.path("v2/strings.yaml"), enc).unwrap();
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "v2/strings.yaml"], &keys);
-    ok(&d, &our_sops(), &s, &["publish", "--yes", "v2/strings.yaml"], &keys);
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "v2/strings.yaml"],
+        &keys,
+    );
+    ok(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "v2/strings.yaml"],
+        &keys,
+    );
     let strings = s.vault_data(&format!("{v2}/data/rs/strings.yaml")).unwrap();
-    assert_eq!(strings["data"], serde_json::json!({"s": "x", "m": {"t": true}}));
+    assert_eq!(
+        strings["data"],
+        serde_json::json!({"s": "x", "m": {"t": true}})
+    );
     assert_eq!(strings["metadata"]["version"], 1);
 }
 
@@ -364,29 +529,75 @@ fn errors_as_sops() {
     let (d, keys) = dir_with_keys();
     encrypted(&d, &s, &keys, "app.yaml");
     // No config file.
-    let ours = run(&d, &our_sops(), &s, &["publish", "--yes", "app.yaml"], &keys);
-    let theirs = run(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", "app.yaml"], &keys);
+    let ours = run(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "app.yaml"],
+        &keys,
+    );
+    let theirs = run(
+        &d,
+        &reference_sops(),
+        &s,
+        &["--disable-version-check", "publish", "--yes", "app.yaml"],
+        &keys,
+    );
     assert_eq!(ours.status.code(), theirs.status.code());
     assert_eq!(ours.status.code(), Some(1));
     // No matching destination rule, and a rule without a destination.
     d.write(".sops.yaml", "destination_rules:\n  - path_regex: nothing-matches\n    s3_bucket: b\n  - path_regex: none\n");
     for (file, message) in [
-        ("app.yaml", "error loading config: no matching destination found in config"),
+        (
+            "app.yaml",
+            "error loading config: no matching destination found in config",
+        ),
         ("none.yaml", "no destination configured for this file"),
     ] {
         if file == "none.yaml" {
             encrypted(&d, &s, &keys, file);
         }
         let ours = run(&d, &our_sops(), &s, &["publish", "--yes", file], &keys);
-        let theirs = run(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", file], &keys);
+        let theirs = run(
+            &d,
+            &reference_sops(),
+            &s,
+            &["--disable-version-check", "publish", "--yes", file],
+            &keys,
+        );
         assert_eq!(ours.status.code(), theirs.status.code(), "{file}");
         assert_eq!(ours.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&theirs.stderr).contains(message), "{}", String::from_utf8_lossy(&theirs.stderr));
-        assert!(String::from_utf8_lossy(&ours.stderr).contains(message), "{}", String::from_utf8_lossy(&ours.stderr));
+        assert!(
+            String::from_utf8_lossy(&theirs.stderr).contains(message),
+            "{}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&ours.stderr).contains(message),
+            "{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
     }
     // Missing file.
-    let ours = run(&d, &our_sops(), &s, &["publish", "--yes", "missing.yaml"], &keys);
-    let theirs = run(&d, &reference_sops(), &s, &["--disable-version-check", "publish", "--yes", "missing.yaml"], &keys);
+    let ours = run(
+        &d,
+        &our_sops(),
+        &s,
+        &["publish", "--yes", "missing.yaml"],
+        &keys,
+    );
+    let theirs = run(
+        &d,
+        &reference_sops(),
+        &s,
+        &[
+            "--disable-version-check",
+            "publish",
+            "--yes",
+            "missing.yaml",
+        ],
+        &keys,
+    );
     assert_eq!(ours.status.code(), theirs.status.code());
 }
 
@@ -416,8 +627,15 @@ fn a_server_that_is_down_fails_fast_with_a_clear_error() {
         let out = d.run_env(&our_sops(), &["publish", "--yes", f], "", &env, false);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{f}: {err}");
-        assert!(err.contains(&format!("Error publishing {f} to")), "{f}: {err}");
+        assert!(
+            err.contains(&format!("Error publishing {f} to")),
+            "{f}: {err}"
+        );
         assert!(err.to_lowercase().contains("refused"), "{f}: {err}");
-        assert!(started.elapsed() < Duration::from_secs(20), "{f} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{f} took {:?}",
+            started.elapsed()
+        );
     }
 }

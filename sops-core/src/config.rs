@@ -1244,8 +1244,9 @@ fn read_destination_rule(node: &Node, path: &str) -> Result<DestinationRule, Str
         return Ok(DestinationRule::default());
     };
     let string = |name: &str| -> Result<String, String> {
-        map.get(name)
-            .map_or(Ok(String::new()), |v| as_string(v, &format!("{path}.{name}")))
+        map.get(name).map_or(Ok(String::new()), |v| {
+            as_string(v, &format!("{path}.{name}"))
+        })
     };
     Ok(DestinationRule {
         path_regex: string("path_regex")?,
@@ -1256,9 +1257,9 @@ fn read_destination_rule(node: &Node, path: &str) -> Result<DestinationRule, Str
         vault_path: string("vault_path")?,
         vault_address: string("vault_address")?,
         vault_kv_mount_name: string("vault_kv_mount_name")?,
-        vault_kv_version: map.get("vault_kv_version").map_or(Ok(0), |v| {
-            as_int(v, &format!("{path}.vault_kv_version"))
-        })?,
+        vault_kv_version: map
+            .get("vault_kv_version")
+            .map_or(Ok(0), |v| as_int(v, &format!("{path}.vault_kv_version")))?,
         omit_extensions: map.get("omit_extensions").map_or(Ok(false), |v| {
             as_bool(v, &format!("{path}.omit_extensions"))
         })?,
@@ -1478,7 +1479,10 @@ mod tests {
         let c = Config::parse(yaml, ".sops.yaml").unwrap();
         assert_eq!(c.destination_rules.len(), 6);
         let s3 = c.destination_for("s3/a.yaml").unwrap();
-        assert_eq!((s3.s3_bucket.as_str(), s3.s3_prefix.as_str()), ("bucket", "pre/"));
+        assert_eq!(
+            (s3.s3_bucket.as_str(), s3.s3_prefix.as_str()),
+            ("bucket", "pre/")
+        );
         assert!(s3.omit_extensions);
         let rule = s3.recreation_rule.resolve().unwrap();
         assert_eq!(rule.key_groups[0].len(), 1);
@@ -1487,7 +1491,11 @@ mod tests {
         assert_eq!(c.destination_for("x/gcs/a").unwrap().gcs_prefix, "p/");
         let v = c.destination_for("vault.json").unwrap();
         assert_eq!(
-            (v.vault_kv_mount_name.as_str(), v.vault_kv_version, v.vault_address.as_str()),
+            (
+                v.vault_kv_mount_name.as_str(),
+                v.vault_kv_version,
+                v.vault_address.as_str()
+            ),
             ("kv", 1, "http://127.0.0.1:8200")
         );
         assert_eq!(c.destination_for("none").unwrap().destination_count(), 0);
@@ -1512,8 +1520,14 @@ mod tests {
     #[test]
     fn destination_rule_field_types_are_checked() {
         for (yaml, field) in [
-            (&b"destination_rules:\n  - vault_kv_version: two\n"[..], "vault_kv_version"),
-            (b"destination_rules:\n  - omit_extensions: 3\n", "omit_extensions"),
+            (
+                &b"destination_rules:\n  - vault_kv_version: two\n"[..],
+                "vault_kv_version",
+            ),
+            (
+                b"destination_rules:\n  - omit_extensions: 3\n",
+                "omit_extensions",
+            ),
             (b"destination_rules:\n  - s3_bucket: [a]\n", "s3_bucket"),
             (b"destination_rules: 3\n", "destination_rules"),
         ] {

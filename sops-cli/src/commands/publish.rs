@@ -55,15 +55,24 @@ pub fn run(c: PublishCommand) -> Result<()> {
 /// The files under `path` in the order Go's `filepath.Walk` visits them (names sorted byte
 /// by byte, depth first; symbolic links are not followed into directories).
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path)
-        .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("lstat {}: {e}", path.display())))?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| {
+        fail(
+            exit_code::ERROR_GENERIC,
+            format!("lstat {}: {e}", path.display()),
+        )
+    })?;
     if !meta.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
         .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect())
-        .map_err(|e| fail(exit_code::ERROR_GENERIC, format!("open {}: {e}", path.display())))?;
+        .map_err(|e| {
+            fail(
+                exit_code::ERROR_GENERIC,
+                format!("open {}: {e}", path.display()),
+            )
+        })?;
     entries.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     for entry in entries {
         walk(&entry, out)?;
@@ -75,7 +84,12 @@ fn config_error(e: sops_core::config::ConfigError) -> anyhow::Error {
     fail(e.exit_code(), e.to_string())
 }
 
-fn publish_one(c: &PublishCommand, config: &Config, file: &Path, root: Option<&Path>) -> Result<()> {
+fn publish_one(
+    c: &PublishCommand,
+    config: &Config,
+    file: &Path,
+    root: Option<&Path>,
+) -> Result<()> {
     let shown = file.to_string_lossy();
     let rule = config.destination_for(&shown).map_err(config_error)?;
     // sops resolves the recreation rule's keys whatever the destination.
@@ -107,7 +121,10 @@ fn publish_one(c: &PublishCommand, config: &Config, file: &Path, root: Option<&P
                 .any(|d| !d.added.is_empty() || !d.removed.is_empty())
             {
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "The following changes will be made to the file's key groups:");
+                let _ = writeln!(
+                    out,
+                    "The following changes will be made to the file's key groups:"
+                );
                 let _ = super::updatekeys::print_diffs(&mut out, &diffs);
                 let _ = out.flush();
             }
@@ -117,7 +134,10 @@ fn publish_one(c: &PublishCommand, config: &Config, file: &Path, root: Option<&P
                     exit_code::ERROR_GENERIC,
                     format!("Could not generate data key: [{k}]"),
                 ),
-                other => fail(exit_code::ERROR_ENCRYPTING_TREE, format!("Error encrypting tree: {other}")),
+                other => fail(
+                    exit_code::ERROR_ENCRYPTING_TREE,
+                    format!("Error encrypting tree: {other}"),
+                ),
             })?;
             Payload::EncryptedFile(load::emit(&inv, &reencrypted)?)
         }
@@ -152,7 +172,11 @@ fn publish_one(c: &PublishCommand, config: &Config, file: &Path, root: Option<&P
             for w in warnings {
                 eprintln!("[PUBLISH]\t level=warning msg={w:?}");
             }
-            inv.log(&format!("Published {} to {}", abs.display(), destination.path(&name)));
+            inv.log(&format!(
+                "Published {} to {}",
+                abs.display(),
+                destination.path(&name)
+            ));
             Ok(())
         }
         Ok(Uploaded::AlreadyUpToDate(note)) => {

@@ -74,10 +74,10 @@ impl GcpKmsKey {
     }
 }
 
-#[cfg(feature = "gcp-kms")]
-pub use client::{GcpKmsUnwrapper, Settings};
 #[cfg(feature = "publish")]
 pub(crate) use client::api_error;
+#[cfg(feature = "gcp-kms")]
+pub use client::{GcpKmsUnwrapper, Settings};
 
 #[cfg(feature = "gcp-kms")]
 mod client {

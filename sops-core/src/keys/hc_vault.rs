@@ -231,10 +231,10 @@ impl Allowlist {
     }
 }
 
-#[cfg(feature = "hc-vault")]
-pub use client::{Settings, VaultUnwrapper};
 #[cfg(feature = "publish")]
 pub(crate) use client::response_error;
+#[cfg(feature = "hc-vault")]
+pub use client::{Settings, VaultUnwrapper};
 
 #[cfg(feature = "hc-vault")]
 mod client {

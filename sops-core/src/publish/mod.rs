@@ -89,9 +89,15 @@ pub trait Destination {
 /// [`crate::config::Config::destination_for`] (at most one destination).
 pub fn destination(rule: &DestinationRule) -> Option<Box<dyn Destination>> {
     if !rule.s3_bucket.is_empty() {
-        Some(Box::new(S3Destination::new(&rule.s3_bucket, &rule.s3_prefix)))
+        Some(Box::new(S3Destination::new(
+            &rule.s3_bucket,
+            &rule.s3_prefix,
+        )))
     } else if !rule.gcs_bucket.is_empty() {
-        Some(Box::new(GcsDestination::new(&rule.gcs_bucket, &rule.gcs_prefix)))
+        Some(Box::new(GcsDestination::new(
+            &rule.gcs_bucket,
+            &rule.gcs_prefix,
+        )))
     } else if !rule.vault_path.is_empty() {
         Some(Box::new(VaultKvDestination::new(
             &rule.vault_address,
@@ -107,7 +113,11 @@ pub fn destination(rule: &DestinationRule) -> Option<Box<dyn Destination>> {
 /// The name a file gets at its destination: its path relative to the directory being
 /// published (`--recursive`) or its base name, without its last extension when
 /// `omit_extension` is set (sops's `strings.TrimSuffix(name, filepath.Ext(path))`).
-pub fn destination_name(file: &std::path::Path, root: Option<&std::path::Path>, omit_extension: bool) -> String {
+pub fn destination_name(
+    file: &std::path::Path,
+    root: Option<&std::path::Path>,
+    omit_extension: bool,
+) -> String {
     let name = match root {
         Some(root) => relative(root, file),
         None => file
@@ -172,10 +182,22 @@ mod tests {
         let f = Path::new("dir/sub/app.enc.yaml");
         assert_eq!(destination_name(f, None, false), "app.enc.yaml");
         assert_eq!(destination_name(f, None, true), "app.enc");
-        assert_eq!(destination_name(f, Some(Path::new("dir")), false), "sub/app.enc.yaml");
-        assert_eq!(destination_name(f, Some(Path::new("dir/")), true), "sub/app.enc");
-        assert_eq!(destination_name(Path::new("a.d/noext"), None, true), "noext");
-        assert_eq!(destination_name(Path::new("x.json"), Some(Path::new("x.json")), false), ".");
+        assert_eq!(
+            destination_name(f, Some(Path::new("dir")), false),
+            "sub/app.enc.yaml"
+        );
+        assert_eq!(
+            destination_name(f, Some(Path::new("dir/")), true),
+            "sub/app.enc"
+        );
+        assert_eq!(
+            destination_name(Path::new("a.d/noext"), None, true),
+            "noext"
+        );
+        assert_eq!(
+            destination_name(Path::new("x.json"), Some(Path::new("x.json")), false),
+            "."
+        );
     }
 
     #[test]
