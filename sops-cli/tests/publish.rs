@@ -160,13 +160,13 @@ fn dir_with_keys() -> (Dir, PathBuf) {
     (d, path)
 }
 
-fn run(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &PathBuf) -> Output {
+fn run(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &std::path::Path) -> Output {
     let mut env = s.env();
     env.push(("SOPS_AGE_KEY_FILE", keys.as_os_str()));
     d.run_env(bin, args, "", &env, false)
 }
 
-fn ok(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &PathBuf) -> Vec<u8> {
+fn ok(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &std::path::Path) -> Vec<u8> {
     let out = run(d, bin, s, args, keys);
     assert!(
         out.status.success(),
@@ -179,7 +179,7 @@ fn ok(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &PathBuf
 }
 
 /// Encrypts PLAIN for the repository's test key (with the reference) into `name`.
-fn encrypted(d: &Dir, s: &Servers, keys: &PathBuf, name: &str) {
+fn encrypted(d: &Dir, s: &Servers, keys: &std::path::Path, name: &str) {
     if let Some(parent) = std::path::Path::new(name).parent() {
         std::fs::create_dir_all(d.path(&parent.to_string_lossy())).unwrap();
     }
