@@ -160,13 +160,25 @@ fn dir_with_keys() -> (Dir, PathBuf) {
     (d, path)
 }
 
-fn run(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &std::path::Path) -> Output {
+fn run(
+    d: &Dir,
+    bin: &std::path::Path,
+    s: &Servers,
+    args: &[&str],
+    keys: &std::path::Path,
+) -> Output {
     let mut env = s.env();
     env.push(("SOPS_AGE_KEY_FILE", keys.as_os_str()));
     d.run_env(bin, args, "", &env, false)
 }
 
-fn ok(d: &Dir, bin: &std::path::Path, s: &Servers, args: &[&str], keys: &std::path::Path) -> Vec<u8> {
+fn ok(
+    d: &Dir,
+    bin: &std::path::Path,
+    s: &Servers,
+    args: &[&str],
+    keys: &std::path::Path,
+) -> Vec<u8> {
     let out = run(d, bin, s, args, keys);
     assert!(
         out.status.success(),
@@ -576,6 +588,28 @@ fn errors_as_sops() {
             String::from_utf8_lossy(&ours.stderr).contains(message),
             "{}",
             String::from_utf8_lossy(&ours.stderr)
+        );
+    }
+    // --decryption-order is checked (3.13 has it on publish), and a file is required.
+    for args in [
+        &[
+            "publish",
+            "--yes",
+            "--decryption-order",
+            "age,age",
+            "none.yaml",
+        ][..],
+        &["publish"],
+    ] {
+        let ours = run(&d, &our_sops(), &s, args, &keys);
+        let mut theirs_args = vec!["--disable-version-check"];
+        theirs_args.extend_from_slice(args);
+        let theirs = run(&d, &reference_sops(), &s, &theirs_args, &keys);
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stderr).lines().last(),
+            String::from_utf8_lossy(&theirs.stderr).lines().last(),
+            "{args:?}"
         );
     }
     // Missing file.
