@@ -249,14 +249,14 @@ fn s3_reencrypts_for_the_destination_and_matches_the_reference() {
     );
     encrypted(&d, &s, &keys, "ours/app.yaml");
     encrypted(&d, &s, &keys, "theirs/app.yaml");
-    ok(
+    let our_out = ok(
         &d,
         &our_sops(),
         &s,
         &["publish", "--yes", "ours/app.yaml"],
         &keys,
     );
-    ok(
+    let their_out = ok(
         &d,
         &reference_sops(),
         &s,
@@ -268,6 +268,15 @@ fn s3_reencrypts_for_the_destination_and_matches_the_reference() {
         ],
         &keys,
     );
+    // The key-group changes, as sops prints them.
+    assert_eq!(
+        String::from_utf8_lossy(&our_out),
+        format!(
+            "The following changes will be made to the file's key groups:\nGroup 1\n+++ {}\n--- {RECIPIENT}\n",
+            dest_recipient()
+        )
+    );
+    assert_eq!(our_out, their_out);
     let ours = s.s3_get(&bucket, "rs/app.yaml");
     let theirs = s.s3_get(&bucket, "go/app.yaml");
     for bytes in [&ours, &theirs] {
