@@ -306,6 +306,14 @@ const KEYSERVICE_SERVER: &[Flag] = &[
     flag(&["verbose"], Bool),
 ];
 
+/// `sops publish` (its `--verbose` is in `EXTENSIONS`).
+const PUBLISH: &[Flag] = &[
+    flag(&["yes", "y"], Bool),
+    flag(&["omit-extensions"], Bool),
+    flag(&["recursive"], Bool),
+    flag(&["decryption-order"], Text),
+];
+
 /// A command: its words on the command line and its flag tables.
 struct Command {
     words: &'static [&'static str],
@@ -364,6 +372,10 @@ const COMMANDS: &[Command] = &[
     Command {
         words: &["keyservice"],
         tables: &[KEYSERVICE_SERVER],
+    },
+    Command {
+        words: &["publish"],
+        tables: &[PUBLISH, KEYSERVICE, EXTENSIONS],
     },
     Command {
         words: &["filestatus"],
@@ -691,6 +703,11 @@ fn positionals_for(
             if positionals.is_empty() && matches!(words, ["rotate"] | ["edit"]) {
                 return Err(missing("Error: no file specified"));
             }
+            warn_extra(&positionals, warnings);
+            positionals.truncate(1);
+        }
+        // The command reports a missing file itself, after looking for the config file.
+        ["publish"] => {
             warn_extra(&positionals, warnings);
             positionals.truncate(1);
         }

@@ -93,6 +93,9 @@ pub enum Command {
     /// for sops elsewhere (`--keyservice`). No authentication: listen on a Unix socket or
     /// on loopback.
     Keyservice(KeyserviceCommand),
+    /// Publish a sops file (or, with --recursive, a directory) to the destination its
+    /// `.sops.yaml` `destination_rules` entry names: S3, GCS or Vault KV.
+    Publish(PublishCommand),
     /// Add or delete key groups of an encrypted file.
     #[command(subcommand)]
     Groups(GroupsCommand),
@@ -264,6 +267,27 @@ pub struct UpdatekeysCommand {
     pub recursive: bool,
     /// The encrypted files (directories with `--recursive`).
     pub files: Vec<String>,
+}
+
+/// `sops publish`.
+#[derive(Debug, Args)]
+pub struct PublishCommand {
+    /// Flags shared by every action (`--config`, `--decryption-order`, `--keyservice`,
+    /// `--verbose` apply here).
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Pre-approve all changes and run non-interactively.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Omit file extensions in destination path when publishing sops file to configured
+    /// destinations.
+    #[arg(long)]
+    pub omit_extensions: bool,
+    /// If the source path is a directory, publish all its content recursively.
+    #[arg(long)]
+    pub recursive: bool,
+    /// The sops file (a directory with `--recursive`).
+    pub file: Option<String>,
 }
 
 /// `sops exec-env`.

@@ -54,6 +54,12 @@ pub enum ConfigError {
     /// The file has creation rules but none matches the file.
     #[error("error loading config: no matching creation rules found")]
     NoMatchingRule,
+    /// `sops publish`: no destination rule matches the file.
+    #[error("error loading config: no matching destination found in config")]
+    NoMatchingDestination,
+    /// `sops publish`: a destination rule names more than one of S3, GCS and Vault.
+    #[error("error loading config: more than one destinations were found in a single destination rule, you can only use one per rule")]
+    SeveralDestinations,
     /// A `path_regex` does not compile.
     #[error("can not compile regexp: {0}")]
     BadRegex(String),
@@ -416,6 +422,45 @@ pub struct CreationRule {
     pub toml_per_value: bool,
 }
 
+/// One entry of `destination_rules`: where `sops publish` uploads the files it matches, and
+/// the keys (`recreation_rule`) the uploaded copy is encrypted for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DestinationRule {
+    /// `path_regex`, matched (unanchored) against the path as given on the command line or
+    /// found by `--recursive`; empty matches every file.
+    pub path_regex: String,
+    /// `s3_bucket`
+    pub s3_bucket: String,
+    /// `s3_prefix`, put in front of the object name as is.
+    pub s3_prefix: String,
+    /// `gcs_bucket`
+    pub gcs_bucket: String,
+    /// `gcs_prefix`, put in front of the object name as is.
+    pub gcs_prefix: String,
+    /// `vault_path`: the secret path below the KV mount.
+    pub vault_path: String,
+    /// `vault_address` (empty: `VAULT_ADDR`, else `https://127.0.0.1:8200`).
+    pub vault_address: String,
+    /// `vault_kv_mount_name` (empty: `secret/`).
+    pub vault_kv_mount_name: String,
+    /// `vault_kv_version`: 1, else 2.
+    pub vault_kv_version: i64,
+    /// `recreation_rule`: the keys and settings of the re-encrypted copy (S3 and GCS).
+    pub recreation_rule: CreationRule,
+    /// `omit_extensions`: strip the file's extension from the destination name.
+    pub omit_extensions: bool,
+}
+
+impl DestinationRule {
+    /// How many of `s3_bucket`, `gcs_bucket` and `vault_path` are set (sops allows one).
+    pub fn destination_count(&self) -> usize {
+        [&self.s3_bucket, &self.gcs_bucket, &self.vault_path]
+            .iter()
+            .filter(|v| !v.is_empty())
+            .count()
+    }
+}
+
 /// The `stores` section: output indentation per format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoresConfig {
@@ -462,8 +507,8 @@ pub struct Config {
     /// `creation_rules`: `None` when the key is absent or null (sops then behaves as if there
     /// were no config file), `Some(empty)` for an empty list.
     pub creation_rules: Option<Vec<CreationRule>>,
-    /// How many `destination_rules` there are (they are parsed but not used yet).
-    pub destination_rules: usize,
+    /// `destination_rules`, for `sops publish`.
+    pub destination_rules: Vec<DestinationRule>,
     /// The `stores` settings.
     pub stores: StoresConfig,
 }
@@ -543,8 +588,10 @@ impl Config {
                 Node::Scalar(Scalar::Null) => {}
                 Node::Seq(seq) => {
                     for (i, item) in seq.values().enumerate() {
-                        read_destination_rule(item, &format!("destination_rules[{i}]"))?;
-                        config.destination_rules += 1;
+                        config.destination_rules.push(read_destination_rule(
+                            item,
+                            &format!("destination_rules[{i}]"),
+                        )?);
                     }
                 }
                 other => {
@@ -612,6 +659,26 @@ impl Config {
     ) -> Result<Option<(usize, &CreationRule)>, ConfigError> {
         let rules = self.creation_rules.as_deref().unwrap_or_default();
         Ok(self.rule_matcher().find(file)?.map(|(i, _)| (i, &rules[i])))
+    }
+
+    /// The first destination rule whose `path_regex` matches `file` (the path as the user
+    /// gave it or `--recursive` found it, not made absolute, as sops does), checked to name at
+    /// most one destination. A `path_regex` that does not compile matches nothing (sops
+    /// ignores the error there).
+    pub fn destination_for(&self, file: &str) -> Result<&DestinationRule, ConfigError> {
+        let rule = self
+            .destination_rules
+            .iter()
+            .find(|r| {
+                r.path_regex.is_empty()
+                    || regex::Regex::new(&crate::crypt::go_regex(&r.path_regex))
+                        .is_ok_and(|re| re.is_match(file))
+            })
+            .ok_or(ConfigError::NoMatchingDestination)?;
+        if rule.destination_count() > 1 {
+            return Err(ConfigError::SeveralDestinations);
+        }
+        Ok(rule)
     }
 
     /// A [`RuleMatcher`] that compiles the `path_regex`es once, to match many files.
@@ -1172,34 +1239,35 @@ fn read_group(map: &Map, path: &str, depth: usize) -> Result<KeyGroupSpec, Strin
     Ok(group)
 }
 
-fn read_destination_rule(node: &Node, path: &str) -> Result<(), String> {
+fn read_destination_rule(node: &Node, path: &str) -> Result<DestinationRule, String> {
     let Some(map) = as_struct(node, path)? else {
-        return Ok(());
+        return Ok(DestinationRule::default());
     };
-    for name in [
-        "path_regex",
-        "s3_bucket",
-        "s3_prefix",
-        "gcs_bucket",
-        "gcs_prefix",
-        "vault_path",
-        "vault_address",
-        "vault_kv_mount_name",
-    ] {
-        if let Some(v) = map.get(name) {
-            as_string(v, &format!("{path}.{name}"))?;
-        }
-    }
-    if let Some(v) = map.get("vault_kv_version") {
-        as_int(v, &format!("{path}.vault_kv_version"))?;
-    }
-    if let Some(v) = map.get("omit_extensions") {
-        as_bool(v, &format!("{path}.omit_extensions"))?;
-    }
-    if let Some(v) = map.get("recreation_rule") {
-        read_rule(v, &format!("{path}.recreation_rule"))?;
-    }
-    Ok(())
+    let string = |name: &str| -> Result<String, String> {
+        map.get(name).map_or(Ok(String::new()), |v| {
+            as_string(v, &format!("{path}.{name}"))
+        })
+    };
+    Ok(DestinationRule {
+        path_regex: string("path_regex")?,
+        s3_bucket: string("s3_bucket")?,
+        s3_prefix: string("s3_prefix")?,
+        gcs_bucket: string("gcs_bucket")?,
+        gcs_prefix: string("gcs_prefix")?,
+        vault_path: string("vault_path")?,
+        vault_address: string("vault_address")?,
+        vault_kv_mount_name: string("vault_kv_mount_name")?,
+        vault_kv_version: map
+            .get("vault_kv_version")
+            .map_or(Ok(0), |v| as_int(v, &format!("{path}.vault_kv_version")))?,
+        omit_extensions: map.get("omit_extensions").map_or(Ok(false), |v| {
+            as_bool(v, &format!("{path}.omit_extensions"))
+        })?,
+        recreation_rule: match map.get("recreation_rule") {
+            Some(v) => read_rule(v, &format!("{path}.recreation_rule"))?,
+            None => CreationRule::default(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -1378,8 +1446,94 @@ mod tests {
         assert_eq!(c.stores.indent_for(Format::Yaml), Some(2));
         assert_eq!(c.stores.indent_for(Format::Json), Some(0));
         assert_eq!(c.stores.indent_for(Format::Binary), None);
-        assert_eq!(c.destination_rules, 1);
+        assert_eq!(c.destination_rules.len(), 1);
+        assert_eq!(c.destination_rules[0].s3_bucket, "b");
         assert_eq!(c.creation_rules, None);
+    }
+
+    #[test]
+    fn destination_rules_fields_and_matching() {
+        let yaml = b"destination_rules:
+  - path_regex: '(['
+    s3_bucket: never
+  - path_regex: ^s3/
+    s3_bucket: bucket
+    s3_prefix: pre/
+    omit_extensions: true
+    recreation_rule:
+      age: age1zjgh38ennst33g7ntq5un7x6urrnvqpl6p7ulxjdhrynj708lgwsj8jrqx
+      shamir_threshold: 1
+  - path_regex: gcs
+    gcs_bucket: g
+    gcs_prefix: p/
+  - path_regex: both
+    gcs_bucket: g
+    vault_path: v
+  - path_regex: vault
+    vault_path: app
+    vault_address: http://127.0.0.1:8200
+    vault_kv_mount_name: kv
+    vault_kv_version: 1
+  - path_regex: none
+";
+        let c = Config::parse(yaml, ".sops.yaml").unwrap();
+        assert_eq!(c.destination_rules.len(), 6);
+        let s3 = c.destination_for("s3/a.yaml").unwrap();
+        assert_eq!(
+            (s3.s3_bucket.as_str(), s3.s3_prefix.as_str()),
+            ("bucket", "pre/")
+        );
+        assert!(s3.omit_extensions);
+        let rule = s3.recreation_rule.resolve().unwrap();
+        assert_eq!(rule.key_groups[0].len(), 1);
+        assert_eq!(rule.shamir_threshold, 1);
+        // Unanchored search on the path as given; the bad regex matches nothing.
+        assert_eq!(c.destination_for("x/gcs/a").unwrap().gcs_prefix, "p/");
+        let v = c.destination_for("vault.json").unwrap();
+        assert_eq!(
+            (
+                v.vault_kv_mount_name.as_str(),
+                v.vault_kv_version,
+                v.vault_address.as_str()
+            ),
+            ("kv", 1, "http://127.0.0.1:8200")
+        );
+        assert_eq!(c.destination_for("none").unwrap().destination_count(), 0);
+        assert_eq!(
+            c.destination_for("both").unwrap_err(),
+            ConfigError::SeveralDestinations
+        );
+        let err = c.destination_for("other").unwrap_err();
+        assert_eq!(err, ConfigError::NoMatchingDestination);
+        assert_eq!(
+            err.to_string(),
+            "error loading config: no matching destination found in config"
+        );
+        // A rule without path_regex matches every file.
+        let c = Config::parse(b"destination_rules:\n  - s3_bucket: b\n", "c").unwrap();
+        assert_eq!(c.destination_for("/any/where").unwrap().s3_bucket, "b");
+        // No rules at all.
+        let c = Config::parse(b"creation_rules: []\n", "c").unwrap();
+        assert!(c.destination_for("a").is_err());
+    }
+
+    #[test]
+    fn destination_rule_field_types_are_checked() {
+        for (yaml, field) in [
+            (
+                &b"destination_rules:\n  - vault_kv_version: two\n"[..],
+                "vault_kv_version",
+            ),
+            (
+                b"destination_rules:\n  - omit_extensions: 3\n",
+                "omit_extensions",
+            ),
+            (b"destination_rules:\n  - s3_bucket: [a]\n", "s3_bucket"),
+            (b"destination_rules: 3\n", "destination_rules"),
+        ] {
+            let err = Config::parse(yaml, "c").unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub mod merge;
 pub mod metadata;
 pub mod number;
 pub mod private_dir;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod timestamp;
 pub mod tree;
 pub mod tree_path;

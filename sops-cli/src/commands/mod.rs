@@ -13,6 +13,8 @@ mod groups;
 mod keyservice;
 mod load;
 mod merge_driver;
+#[cfg(feature = "publish")]
+mod publish;
 mod recursive;
 mod rotate;
 mod set;
@@ -75,6 +77,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::ExecEnv(c)) => exec::run_env(c),
         Some(Command::ExecFile(c)) => exec::run_file(c),
         Some(Command::Groups(c)) => groups::run(c),
+        #[cfg(feature = "publish")]
+        Some(Command::Publish(c)) => publish::run(c),
+        #[cfg(not(feature = "publish"))]
+        Some(Command::Publish(_)) => Err(fail(
+            exit_code::ERROR_GENERIC,
+            "Error: this sops was built without the publish feature",
+        )),
         Some(Command::Completion(c)) => completion::run_completion(c.shell),
         Some(Command::Man { dir }) => completion::run_man(dir.as_deref()),
         None => {

@@ -65,7 +65,7 @@ fn print_shamir_diff(out: &mut impl Write, old: usize, new: usize) -> std::io::R
     Ok(())
 }
 
-fn print_diffs(out: &mut impl Write, diffs: &[GroupDiff]) -> std::io::Result<()> {
+pub(super) fn print_diffs(out: &mut impl Write, diffs: &[GroupDiff]) -> std::io::Result<()> {
     for (i, d) in diffs.iter().enumerate() {
         writeln!(out, "Group {}", i + 1)?;
         for k in &d.common {

@@ -74,6 +74,8 @@ impl GcpKmsKey {
     }
 }
 
+#[cfg(feature = "publish")]
+pub(crate) use client::api_error;
 #[cfg(feature = "gcp-kms")]
 pub use client::{GcpKmsUnwrapper, Settings};
 
@@ -211,7 +213,7 @@ mod client {
         }
 
         /// The access token (and quota project), fetched once per process.
-        fn access(&self) -> Result<Access, String> {
+        pub(crate) fn access(&self) -> Result<Access, String> {
             if let Some(t) = &self.token {
                 return Ok((t.clone(), None));
             }
@@ -353,7 +355,7 @@ mod client {
         }
 
         /// One HTTP/1.1 request; the status and body of the answer.
-        fn request(
+        pub(crate) fn request(
             &self,
             method: &str,
             url: &str,
@@ -428,7 +430,7 @@ mod client {
 
     /// A Google API error answer (`{"error": {"code", "message", "status"}}`), as the Go
     /// client prints it.
-    fn api_error(status: u16, body: &[u8]) -> String {
+    pub(crate) fn api_error(status: u16, body: &[u8]) -> String {
         let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let err = value.get("error");
         let message = err

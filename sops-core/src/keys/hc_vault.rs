@@ -231,6 +231,8 @@ impl Allowlist {
     }
 }
 
+#[cfg(feature = "publish")]
+pub(crate) use client::response_error;
 #[cfg(feature = "hc-vault")]
 pub use client::{Settings, VaultUnwrapper};
 
@@ -489,25 +491,9 @@ mod client {
             if !allowlist.allows(key_address) {
                 return Err(format!("Allowlist does not allow {key_address}"));
             }
-            let base = self.agent_address.as_deref().unwrap_or(key_address);
-            let target = Target::parse(base)?;
-            let path = format!("/v1/{}", escape_path(path));
-            let url = format!("{}{}", base.trim_end_matches('/'), path);
-            let mut headers: Vec<(&str, &str)> = vec![
-                ("X-Vault-Request", "true"),
-                ("Content-Type", "application/json"),
-            ];
-            if !self.token.is_empty() {
-                headers.push(("X-Vault-Token", self.token.as_str()));
-            }
-            if let Some(ns) = &self.namespace {
-                headers.push(("X-Vault-Namespace", ns));
-            }
-            let (status, response) = self
-                .send(&target, "PUT", &path, &headers, body)
-                .map_err(|e| format!("Put \"{url}\": {e}"))?;
+            let (status, response, url) = self.call(key_address, "PUT", path, body)?;
             if !(200..300).contains(&status) {
-                return Err(response_error(&url, status, &response));
+                return Err(response_error("PUT", &url, status, &response));
             }
             let value: serde_json::Value = serde_json::from_slice(&response)
                 .map_err(|e| format!("invalid JSON in Vault's answer: {e}"))?;
@@ -518,6 +504,47 @@ mod client {
                 },
                 _ => Err("transit backend is empty".into()),
             }
+        }
+
+        /// `METHOD {address}/v1/{path}` (to `VAULT_AGENT_ADDR` when set) with the token and
+        /// namespace of these settings and a JSON body (none when empty); the status, the
+        /// body of the answer and the URL (for messages). Transport failures are worded as
+        /// Vault's Go client words them (`Put "URL": dial tcp ...`).
+        pub(crate) fn call(
+            &self,
+            address: &str,
+            method: &str,
+            path: &str,
+            body: &[u8],
+        ) -> Result<(u16, Zeroizing<Vec<u8>>, String), String> {
+            if let Some(p) = &self.problem {
+                return Err(p.clone());
+            }
+            let base = self.agent_address.as_deref().unwrap_or(address);
+            let target = Target::parse(base)?;
+            let path = format!("/v1/{}", escape_path(path));
+            let url = format!("{}{}", base.trim_end_matches('/'), path);
+            let mut headers: Vec<(&str, &str)> = vec![("X-Vault-Request", "true")];
+            if !body.is_empty() {
+                headers.push(("Content-Type", "application/json"));
+            }
+            if !self.token.is_empty() {
+                headers.push(("X-Vault-Token", self.token.as_str()));
+            }
+            if let Some(ns) = &self.namespace {
+                headers.push(("X-Vault-Namespace", ns));
+            }
+            let verb = {
+                let mut v = method.to_ascii_lowercase();
+                if let Some(first) = v.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                v
+            };
+            let (status, response) = self
+                .send(&target, method, &path, &headers, body)
+                .map_err(|e| format!("{verb} \"{url}\": {e}"))?;
+            Ok((status, response, url))
         }
 
         fn send(
@@ -623,8 +650,8 @@ mod client {
     }
 
     /// Vault's error answer the way its Go client prints it.
-    fn response_error(url: &str, status: u16, body: &[u8]) -> String {
-        let mut out = format!("Error making API request.\n\nURL: PUT {url}\nCode: {status}.");
+    pub(crate) fn response_error(method: &str, url: &str, status: u16, body: &[u8]) -> String {
+        let mut out = format!("Error making API request.\n\nURL: {method} {url}\nCode: {status}.");
         let errors = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("errors").and_then(|e| e.as_array()).cloned());

@@ -180,7 +180,7 @@ pub fn sts_session_name(hostname: &str) -> String {
 }
 
 #[cfg(feature = "aws-kms")]
-mod client;
+pub(crate) mod client;
 
 #[cfg(feature = "aws-kms")]
 pub use client::{KmsUnwrapper, Timeouts};

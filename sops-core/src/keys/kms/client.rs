@@ -69,7 +69,7 @@ impl Timeouts {
 }
 
 /// The runtime that drives SDK calls, started on first use only.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -93,7 +93,7 @@ fn cache() -> &'static ClientCache {
 
 /// An SDK error as one line: its message and those of its causes, each once
 /// (`dispatch failure: io error: ...: Connection refused (os error 111)`).
-fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
@@ -129,6 +129,30 @@ fn hostname() -> Result<String, String> {
         Err(e) => std::env::var("HOSTNAME")
             .map_err(|_| format!("failed to construct STS session name: {e}")),
     }
+}
+
+/// The AWS configuration of the environment (region, credentials, endpoint overrides such as
+/// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`) with our HTTPS client and these time limits:
+/// what other AWS services than KMS (`sops publish` to S3) start from.
+#[cfg(feature = "publish")]
+pub(crate) async fn environment_config(timeouts: Timeouts) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeout_config = TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.read)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(timeout_config)
+        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
+        .load()
+        .await
 }
 
 /// Builds (or reuses) the KMS client for a key: region from the ARN, the key's profile, the
