@@ -325,12 +325,6 @@ fn is_newer(a: &str, b: &str) -> bool {
 
 /// Edits (or creates) `file`.
 pub fn run(args: CommonArgs, file: String, show_master_keys: bool) -> Result<()> {
-    if file.is_empty() {
-        return Err(fail(
-            exit_code::NO_FILE_SPECIFIED,
-            "Error: no file specified",
-        ));
-    }
     let inv = Invocation::new_maybe_missing(args, Some(file))?;
     let path = inv.input.clone().unwrap_or_default();
     install_signal_cleanup();

@@ -236,7 +236,11 @@ impl Invocation {
             args.output = None;
         }
         // As sops, `-` is a file name like any other; stdin is read when no file is given.
-        let input = file.map(PathBuf::from);
+        // An empty name is the working directory (Go's `filepath.Abs("")`).
+        let input = file.map(|f| match f.as_str() {
+            "" => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            _ => PathBuf::from(f),
+        });
         if args.in_place && input.is_none() {
             return Err(fail(
                 exit_code::ERROR_CONFLICTING_PARAMETERS,
