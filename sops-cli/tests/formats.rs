@@ -482,3 +482,51 @@ fn ini_empty_comments_before_a_section() {
     dir.write("ours.ini", &again);
     assert_eq!(show(&dir.ok(&our_sops(), &["-d", "ours.ini"])), ours);
 }
+
+/// sops looks for its reserved entry in the OUTPUT format: `sops_...` keys block a dotenv
+/// output but not a JSON one, and a `sops` key blocks YAML but not dotenv. Both binaries.
+#[test]
+fn already_encrypted_check_follows_the_output_format() {
+    for bin in [reference_sops(), our_sops()] {
+        let dir = Dir::new();
+        dir.write("p.env", "A=1\n");
+        dir.ok(
+            &bin,
+            &["encrypt", "--age", RECIPIENT, "--output", "e.env", "p.env"],
+        );
+        let again = dir.run(&bin, &["encrypt", "--age", RECIPIENT, "e.env"]);
+        assert_eq!(again.status.code(), Some(203), "{bin:?}");
+        dir.ok(
+            &bin,
+            &[
+                "encrypt",
+                "--age",
+                RECIPIENT,
+                "--output-type",
+                "json",
+                "e.env",
+            ],
+        );
+        dir.write("s.yaml", "sops: 1\na: 2\n");
+        let yaml = dir.run(&bin, &["encrypt", "--age", RECIPIENT, "s.yaml"]);
+        assert_eq!(yaml.status.code(), Some(203), "{bin:?}");
+        dir.ok(
+            &bin,
+            &[
+                "encrypt",
+                "--age",
+                RECIPIENT,
+                "--output-type",
+                "dotenv",
+                "--output",
+                "s.env",
+                "s.yaml",
+            ],
+        );
+        assert_eq!(
+            show(&dir.ok(&bin, &["decrypt", "s.env"])),
+            "sops=1\na=2\n",
+            "{bin:?}"
+        );
+    }
+}

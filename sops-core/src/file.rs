@@ -79,8 +79,19 @@ pub struct EncryptOptions {
 /// Every document is checked: sops 3.11 checks the first one only, encrypts a YAML file whose
 /// later document has a `sops` key, and then cannot decrypt what it wrote (a Go panic).
 pub fn parse_plain(input: &[u8], format: Format) -> Result<Vec<Document>, Error> {
+    parse_plain_for_output(input, format, format)
+}
+
+/// [`parse_plain`] for a file that will be written in `output`: as in sops, the reserved
+/// entry is the output format's (`sops` for most, `sops_...` keys for dotenv), since that is
+/// where the metadata will go.
+pub fn parse_plain_for_output(
+    input: &[u8],
+    format: Format,
+    output: Format,
+) -> Result<Vec<Document>, Error> {
     let docs = format.codec().parse_plain(input)?;
-    if docs.iter().any(|doc| has_metadata_key(doc, format)) {
+    if docs.iter().any(|doc| has_metadata_key(doc, output)) {
         return Err(Error::AlreadyEncrypted);
     }
     Ok(docs)

@@ -27,7 +27,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
     }
     let opts = options(inv)?;
     let input = inv.read_input()?;
-    let docs = file::parse_plain(&input, inv.input_format)
+    let docs = file::parse_plain_for_output(&input, inv.input_format, inv.output_format)
         .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
     drop(input);
     inv.log(&format!(

@@ -192,7 +192,7 @@ pub fn run_env(c: ExecEnvCommand) -> Result<()> {
         return Err(fail(exit_code::ERROR_GENERIC, err.to_string()));
     }
     if c.background {
-        eprintln!("[SOPS]\t level=warning msg=\"exec-env's --background option is deprecated and will be removed in a future version of sops\"");
+        eprintln!("[CMD]\t level=warning msg=\"exec-env's --background option is deprecated and will be removed in a future version of sops\"");
         cmd.spawn()
             .map_err(|e| fail(exit_code::ERROR_GENERIC, e.to_string()))?;
         return Ok(());
@@ -254,7 +254,7 @@ pub fn run_file(c: ExecFileCommand) -> Result<()> {
     let command = c.command.replace("{}", &path.display().to_string());
     let mut cmd = shell(&command, c.user.as_deref(), false, &[])?;
     if c.background {
-        eprintln!("[SOPS]\t level=warning msg=\"exec-file's --background option is deprecated and will be removed in a future version of sops\"");
+        eprintln!("[CMD]\t level=warning msg=\"exec-file's --background option is deprecated and will be removed in a future version of sops\"");
         let mut child = cmd
             .spawn()
             .map_err(|e| fail(exit_code::ERROR_GENERIC, e.to_string()))?;
