@@ -431,8 +431,15 @@ fn create_new(inv: &Invocation, path: &Path) -> Result<()> {
     // The keys come from the flags or the creation rules, checked before the editor opens.
     let opts = encrypt::options(inv)?;
     let format = inv.input_format;
+    // sops writes the example through the output store; one that cannot hold it (a binary
+    // or dotenv output for a nested example) fails before the editor opens.
     let text = file::emit_plain(&example(format), inv.output_format, &EmitOptions::default())
-        .unwrap_or_default();
+        .map_err(|e| {
+            fail(
+                exit_code::ERROR_DUMPING_TREE,
+                format!("Could not marshal tree: {e}"),
+            )
+        })?;
     let scratch = Scratch::new(path, &text)?;
     let parse = |bytes: &[u8]| -> Result<Edited, Invalid> {
         let docs = plain_for_encryption(bytes, format)?;
