@@ -643,6 +643,33 @@ fn reorder(args: &[String], tables: &[&'static [Flag]]) -> Vec<String> {
 
 /// Resolves `BoolT` flags that were not given from their environment variables (urfave:
 /// an empty value is false, an unparsable one an error).
+/// urfave's `BoolTFlag` error for an environment value `strconv.ParseBool` refuses.
+fn env_bool_error(text: &str, name: &str) -> Usage {
+    usage(
+        exit_code::ERROR_GENERIC,
+        format!(
+            "could not parse {text} as bool value for flag {name}: strconv.ParseBool: parsing {text:?}: invalid syntax"
+        ),
+    )
+}
+
+/// urfave applies the application's flags' environment values when it builds the flag set,
+/// before anything is parsed: a bad boolean there fails every command line.
+fn check_app_env() -> Result<(), Usage> {
+    for flag in APP.iter().chain(KEYSERVICE.iter()) {
+        let Kind::BoolTrue(var) = flag.kind else {
+            continue;
+        };
+        if let Some(value) = std::env::var_os(var) {
+            let text = value.to_string_lossy();
+            if !text.is_empty() && parse_bool(&text).is_none() {
+                return Err(env_bool_error(&text, flag.names[0]));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn apply_env_defaults(tables: &[&'static [Flag]], seen: &mut Seen) -> Result<(), Usage> {
     for flag in tables.iter().flat_map(|t| t.iter()) {
         let Kind::BoolTrue(var) = flag.kind else {
@@ -656,15 +683,7 @@ fn apply_env_defaults(tables: &[&'static [Flag]], seen: &mut Seen) -> Result<(),
             let b = if text.is_empty() {
                 false
             } else {
-                parse_bool(&text).ok_or_else(|| {
-                    usage(
-                        exit_code::ERROR_GENERIC,
-                        format!(
-                            "could not parse {text:?} as bool value from env var {var} for flag {}",
-                            flag.names[0]
-                        ),
-                    )
-                })?
+                parse_bool(&text).ok_or_else(|| env_bool_error(&text, flag.names[0]))?
             };
             seen.set(flag, Value::Bool(b));
         }
@@ -757,6 +776,7 @@ fn positionals_for(
 
 /// Turns sops's command line into the canonical one clap parses.
 pub fn normalise(argv: Vec<OsString>) -> Result<Normalised, Usage> {
+    check_app_env()?;
     let mut iter = argv.into_iter();
     let program = iter.next().unwrap_or_else(|| OsString::from("sops"));
     // Go's flag package works on strings; a non-UTF-8 argument is kept as it is (clap

@@ -380,6 +380,22 @@ const ROWS: &[Row] = &[
         ],
         Same,
     ),
+    // A bad SOPS_ENABLE_LOCAL_KEYSERVICE fails every command line (urfave applies it first).
+    row_env(
+        &["--version"],
+        &[("SOPS_ENABLE_LOCAL_KEYSERVICE", "maybe")],
+        Same,
+    ),
+    row_env(
+        &["filestatus", "e.yaml"],
+        &[("SOPS_ENABLE_LOCAL_KEYSERVICE", "maybe")],
+        Same,
+    ),
+    row_env(
+        &["groups", "bogus"],
+        &[("SOPS_ENABLE_LOCAL_KEYSERVICE", "2")],
+        Same,
+    ),
     // Help and version.
     row(&["h"], SameButHelpText),
     row(&["help"], SameButHelpText),
