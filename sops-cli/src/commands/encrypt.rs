@@ -85,7 +85,14 @@ pub fn run_keeping(inv: &Invocation, old: &str) -> Result<()> {
 /// What a new file is encrypted for: keys and selectors from the flags, else from the
 /// matching creation rule (also used by `edit` to create a file).
 pub(super) fn options(inv: &Invocation) -> Result<EncryptOptions> {
+    let opts = config_options(inv)?;
+    // As sops: the keys are resolved first, then a data key needs a key service.
     super::load::require_local_keyservice(&inv.args)?;
+    Ok(opts)
+}
+
+/// [`options`] without the key-service check (sops's `getEncryptConfig`).
+pub(super) fn config_options(inv: &Invocation) -> Result<EncryptOptions> {
     // As in sops, a config file with creation rules must have one for this file, even when
     // keys are given on the command line.
     let kms_context = kms_context(inv)?;

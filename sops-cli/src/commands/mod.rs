@@ -156,7 +156,7 @@ fn several_modes(cli: Cli) -> Result<()> {
     let set = cli.set.is_some();
     let mut failure = None;
     if cli.encrypt {
-        encrypt::options(&inv)?;
+        encrypt::config_options(&inv)?;
         if let Err(e) = encrypt::run(&inv) {
             if !followed(&[cli.decrypt, cli.rotate, set]) {
                 return Err(e);

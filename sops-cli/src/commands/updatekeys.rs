@@ -20,8 +20,9 @@ pub fn run(c: UpdatekeysCommand) -> Result<()> {
         return super::recursive::run(&c.common, &c.files, c.yes, &super::recursive::UpdateKeys);
     }
     if c.files.is_empty() {
-        // As sops: the config file is looked for first (exit 1), then the file (exit 100).
-        if super::load_config(&c.common)?.is_none() {
+        // As sops: the config file is looked for first (exit 1), then the file (exit 100);
+        // a `--config` is taken as given (read later, per file).
+        if c.common.config.is_none() && super::load_config(&c.common)?.is_none() {
             return Err(fail(exit_code::ERROR_GENERIC, "config file not found"));
         }
         return Err(fail(
