@@ -1002,7 +1002,9 @@ impl Builder {
     /// Decides, when the first collection closes after a run of own-line comments, which of them
     /// are foot comments of what precedes and which are head comments of what follows.
     /// `deepest_col` is the column of that innermost closing collection.
-    fn plan_pending(&mut self, deepest_col: usize, src: &str) {
+    /// `block_indent` is yaml.v3's indentation of that collection (for a block sequence, the
+    /// column of its dashes, which for an indentless one is its parent map's).
+    fn plan_pending(&mut self, deepest_col: usize, block_indent: usize, src: &str) {
         let Some(last) = self.pending.last() else {
             return;
         };
@@ -1033,9 +1035,12 @@ impl Builder {
                     };
                 }
             }
+            None if src.get(last.end..).is_some_and(|r| !r.trim().is_empty()) => {
+                before_document_marker(&mut self.pending, block_indent);
+            }
             None => {
-                // At the end of the input (not before `---` or `...`), comments after a blank
-                // line go to the document's top level.
+                // At the end of the input, comments after a blank line go to the document's
+                // top level.
                 let at_eof = src.get(last.end..).is_some_and(|r| r.trim().is_empty());
                 let mut blank = false;
                 for p in &mut self.pending {
@@ -1072,7 +1077,11 @@ impl Builder {
                 frame.push_comment(p.text);
             }
         } else {
-            self.plan_pending(col, src);
+            let block_indent = match &frame {
+                Frame::Seq { dash_col, .. } => *dash_col,
+                Frame::Map { col, .. } => *col,
+            };
+            self.plan_pending(col, block_indent, src);
             // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
             // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
             // after a blank line).
@@ -1329,6 +1338,31 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .rsplit('\n')
             .next()
             .is_some_and(|l| l.trim().is_empty())
+}
+
+/// Places the comments between the end of a block collection and a `---` or `...` line, as
+/// yaml.v3's scanner splits them (`yaml_parser_scan_comments`): the `---` at column 0 is left of
+/// the innermost block's indentation `block_indent`, so the first group of comments (up to one
+/// at another column further left) is the foot of the last content and stays in the innermost
+/// collection, whatever its column; later groups go by column. When that block is at column 0,
+/// or the first comment is, nothing is split and all are head comments of the document's end
+/// (its top level). Line and paragraph separators count as line breaks here as in yaml.v3: the
+/// text is the normalised one (see [`super::breaks`]).
+fn before_document_marker(pending: &mut [Pending], block_indent: usize) {
+    let first_col = pending.first().map_or(0, |p| p.col);
+    let mut first_group = first_col != 0;
+    for p in pending.iter_mut() {
+        if p.col != first_col && p.col < block_indent {
+            first_group = false;
+        }
+        p.place = if p.col == usize::MAX || block_indent == 0 {
+            Place::Head
+        } else if first_group {
+            Place::Deepest
+        } else {
+            Place::ByColumn
+        };
+    }
 }
 
 fn next_content_column(src: &str, from: usize) -> Option<usize> {

@@ -1080,3 +1080,59 @@ fn blank_line_rule_only_at_the_end_of_input() {
         "k12:\n    - xy\n    # c7\n"
     );
 }
+
+/// Before `---` or `...`, yaml.v3 splits the comments by the innermost block's indentation:
+/// the first group is the foot of the last content (it stays in the innermost collection),
+/// later groups go by column, and nothing is split when that block is at column 0. Each answer
+/// is the reference's (sops 3.11), the first one also with a U+2029 inside the quoted scalar
+/// (harness seed ci yaml #48).
+#[test]
+fn comments_before_a_document_marker() {
+    for (input, want) in [
+        (
+            "  y:\n  - \"xy\"\n\n  # c7\n---\n",
+            "\"y\":\n    - xy\n    # c7\n---\n{}\n",
+        ),
+        (
+            "  y:\n  - \"x\u{2029}y\"\n\n  # c7\n---\n",
+            "\"y\":\n    - 'x\u{2029}      y'\n    # c7\n---\n{}\n",
+        ),
+        (
+            "a:\n  b:\n    - x\n  # c\n # d\n---\n",
+            "a:\n    b:\n        - x\n        # c\n# d\n---\n{}\n",
+        ),
+        ("a:\n  - x\n# c\n---\n", "a:\n    - x\n# c\n---\n{}\n"),
+        (
+            "a:\n  b: 1\n\n # c\n---\n",
+            "a:\n    b: 1\n    # c\n---\n{}\n",
+        ),
+        ("  a: 1\n\n  # c\n---\n", "a: 1\n# c\n---\n{}\n"),
+        ("  a:\n    - 1\n\n  # c\n...\n", "a:\n    - 1\n    # c\n"),
+        (
+            "  a:\n  - 1\n\n  # c\n\n  # d\n---\n",
+            "a:\n    - 1\n    # c\n    # d\n---\n{}\n",
+        ),
+        ("a:\n- x\n\n  # c\n---\n", "a:\n    - x\n# c\n---\n{}\n"),
+        (
+            "a:\n  b:\n    c: 1\n # c\n  # d\n---\n",
+            "a:\n    b:\n        c: 1\n        # c\n    # d\n---\n{}\n",
+        ),
+        (
+            "a:\n  b:\n  - - x\n\n   # c\n---\n",
+            "a:\n    b:\n        - - x\n          # c\n---\n{}\n",
+        ),
+        (
+            "  a:\n  - x: 1\n\n  # c\n---\n",
+            "a:\n    - x: 1\n      # c\n---\n{}\n",
+        ),
+        (
+            "a:\n  b: 1\n# c\n  # d\n---\n",
+            "a:\n    b: 1\n# c\n# d\n---\n{}\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
