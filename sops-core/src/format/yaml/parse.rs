@@ -603,8 +603,13 @@ impl Builder {
                         ScalarStyle::Literal => {
                             value = super::breaks::literal(src, start, &value, &self.seps).into();
                         }
-                        ScalarStyle::Folded | ScalarStyle::Plain if held => {
-                            return Err(super::breaks::refuse(line));
+                        ScalarStyle::Plain if held => {
+                            value = super::breaks::plain(src, start, end, &self.seps).into();
+                        }
+                        ScalarStyle::Folded if held => {
+                            value = super::breaks::folded(src, start, end, &value, &self.seps)
+                                .ok_or_else(|| super::breaks::refuse(line))?
+                                .into();
                         }
                         _ => {}
                     }
