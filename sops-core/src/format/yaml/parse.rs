@@ -90,6 +90,9 @@ struct Pending {
     /// Byte offset where the comment ends.
     end: usize,
     place: Place,
+    /// A same-line comment right after an anchor or a tag (`key: &a # c`): yaml.v3 gives it
+    /// to the next event that carries comments (see [`Builder::end_collection`]).
+    after_props: bool,
 }
 
 /// What was completed last, so that a same-line comment can be moved above it.
@@ -531,11 +534,14 @@ impl Builder {
                     col
                 };
                 let end = span.end.byte_offset().unwrap_or(0);
+                let after_props =
+                    placement == granit_parser::Placement::Right && after_props(src, start);
                 self.pending.push(Pending {
                     text: text.into_owned(),
                     col,
                     end,
                     place: Place::Open,
+                    after_props,
                 });
             }
             Event::Alias(id) => {
@@ -642,7 +648,11 @@ impl Builder {
                 );
                 self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
-                self.last_empty = !is_key && start == end;
+                // (Not after a map value that is only an anchor or a tag: `k: &a` then `  # c`
+                // keeps the comment in place, the reference; `- &a` then `  # c` does not.)
+                let props_value = (anchor != 0 || tag.is_some())
+                    && matches!(self.stack.last(), Some(Frame::Map { .. }));
+                self.last_empty = !is_key && start == end && !props_value;
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
@@ -1077,6 +1087,9 @@ impl Builder {
         };
         let col = frame.col();
         let flow = frame.flow();
+        if let (false, Frame::Map { map, .. }) = (flow, &mut frame) {
+            take_props_comments(&mut self.pending, map);
+        }
         if flow {
             for p in self.pending.drain(..) {
                 frame.push_comment(p.text);
@@ -1343,6 +1356,38 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .rsplit('\n')
             .next()
             .is_some_and(|l| l.trim().is_empty())
+}
+
+/// True if the same-line comment starting at `start` follows an anchor or a tag
+/// (`key: &a # c`, `- !t # c`).
+fn after_props(src: &str, start: usize) -> bool {
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    src[line_start..start]
+        .split_whitespace()
+        .last()
+        .is_some_and(|w| w.starts_with(['&', '!']))
+}
+
+/// yaml.v3 emits the empty value of `key: &a # c` without comments, so the line comment waits
+/// for the next event that takes comments; when that is the end of a block map (the value
+/// ends the map, or a list holding it), it is the map's line comment, which sops writes first
+/// in the map (the reference: `a: 1\nk: &m # c\n` decrypts to `# c\na: 1\nk: null`).
+fn take_props_comments(pending: &mut Vec<Pending>, map: &mut Map) {
+    if !pending.iter().any(|p| p.after_props) {
+        return;
+    }
+    let mut at = 0;
+    pending.retain_mut(|p| {
+        if !p.after_props {
+            return true;
+        }
+        map.items.insert(
+            at,
+            MapItem::Comment(crate::tree::Comment::new(std::mem::take(&mut p.text))),
+        );
+        at += 1;
+        false
+    });
 }
 
 /// Places the comments between the end of a block collection and a `---` or `...` line, as

@@ -1136,3 +1136,44 @@ fn comments_before_a_document_marker() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// yaml.v3 emits the empty value of `key: &a # c` (or `key: !t # c`) without comments: when the
+/// value ends its map, the comment becomes the map's line comment, which sops writes first in
+/// the map; own-line comments after such a map value stay in place (the reference, sops 3.11;
+/// FINDINGS item 5).
+#[test]
+fn comment_after_an_anchor_or_tag_only_value() {
+    for (input, want) in [
+        ("# c1\nk2: &m0 # c4\n", "# c4\n# c1\nk2: null\n"),
+        ("# c1\nk2: !t # c4\n", "# c4\n# c1\nk2: \"\"\n"),
+        ("a: 1\n# c1\nk2: &m0 # c4\n", "# c4\na: 1\n# c1\nk2: null\n"),
+        (
+            "# c1\nk2: &m0 # c4\nk3: 1\n",
+            "# c1\nk2: null\n# c4\nk3: 1\n",
+        ),
+        (
+            "x:\n  a: 1\n  k2: &m0 # c4\ny: 1\n",
+            "x:\n    # c4\n    a: 1\n    k2: null\n\"y\": 1\n",
+        ),
+        ("x:\n- a\n- &m0 # c4\n", "# c4\nx:\n    - a\n    - null\n"),
+        (
+            "x:\n  a: 1\n  k2: &m0 # c4\n  # c5\n",
+            "x:\n    # c4\n    a: 1\n    k2: null\n    # c5\n",
+        ),
+        ("a: 1\nk2: &m0 # c4\n# c5\n", "# c4\na: 1\nk2: null\n# c5\n"),
+        (
+            "x:\n  a: 1\n  k2: !t\n  # c5\n",
+            "x:\n    a: 1\n    k2: \"\"\n    # c5\n",
+        ),
+        (
+            "x:\n  a: 1\n  k2:\n  # c5\n",
+            "x:\n    a: 1\n    k2: null\n# c5\n",
+        ),
+        ("x:\n- &m0\n  # c5\n", "x:\n    - null\n# c5\n"),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
