@@ -695,7 +695,10 @@ impl Builder {
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
                 self.last_empty = false;
+                let at = span.start.byte_offset().unwrap_or(0).min(src.len());
+                let held = self.first_item_comments(style, at, src);
                 self.start_collection(false, style, anchor, line, col)?;
+                self.pending.extend(held);
                 self.crlf_anchor_quirk(style, src);
                 let start = span.start.byte_offset().unwrap_or(0).min(src.len());
                 if let Some(Frame::Seq { dash_col, .. }) = self.stack.last_mut() {
@@ -792,6 +795,11 @@ impl Builder {
         let Some(top) = self.stack.last_mut() else {
             return false;
         };
+        if after_dash(src, start) {
+            // `- # c`: yaml.v3 gives a block entry no line comment; it is the head comment of
+            // whatever follows (see [`Builder::first_item_comments`]).
+            return false;
+        }
         if let Frame::Map {
             key: Some((_, key_end)),
             map,
@@ -1014,6 +1022,29 @@ impl Builder {
         Ok(())
     }
 
+    /// The waiting `- # c` comments on the line where a block sequence starts: they follow
+    /// that sequence's first `-`, so they are not its head comment (as they are for a sequence
+    /// nested on the next line, `- # c\n  - x`). yaml.v3 makes them the head comment of the next
+    /// content: the first item when it has some, else what follows the empty item
+    /// (`k:\n- # c\n- b` keeps `# c` above `b`; at the end it goes to the top level).
+    fn first_item_comments(&mut self, style: StructureStyle, at: usize, src: &str) -> Vec<Pending> {
+        if style == StructureStyle::Flow || !self.pending.iter().any(|p| p.col == usize::MAX) {
+            return Vec::new();
+        }
+        let line_of = |i: usize| src[..i.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
+        let seq_line = line_of(at);
+        let (held, rest): (Vec<Pending>, Vec<Pending>) = self.pending.drain(..).partition(|p| {
+            p.col == usize::MAX
+                && !p.after_props
+                && line_of(p.end) == seq_line
+                && src[seq_line..p.end.min(src.len())]
+                    .find('#')
+                    .is_some_and(|h| after_dash(src, seq_line + h))
+        });
+        self.pending = rest;
+        held
+    }
+
     /// Decides, when the first collection closes after a run of own-line comments, which of them
     /// are foot comments of what precedes and which are head comments of what follows.
     /// `deepest_col` is the column of that innermost closing collection.
@@ -1043,7 +1074,7 @@ impl Builder {
             None if self.last_empty => {
                 // The last group goes to the document's top level; earlier ones stay.
                 for (i, p) in self.pending.iter_mut().enumerate() {
-                    p.place = if i >= last_start {
+                    p.place = if i >= last_start || p.col == usize::MAX {
                         Place::Head
                     } else {
                         Place::ByColumn
@@ -1060,7 +1091,11 @@ impl Builder {
                 let mut blank = false;
                 for p in &mut self.pending {
                     blank = blank || (at_eof && blank_line_before(src, p.end));
-                    p.place = if blank { Place::Head } else { Place::ByColumn };
+                    p.place = if blank || p.col == usize::MAX {
+                        Place::Head
+                    } else {
+                        Place::ByColumn
+                    };
                 }
             }
             Some(n) => {
@@ -1356,6 +1391,15 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .rsplit('\n')
             .next()
             .is_some_and(|l| l.trim().is_empty())
+}
+
+/// True if the same-line comment starting at `start` follows only block sequence indicators
+/// (`- # c`, `- - # c`).
+fn after_dash(src: &str, start: usize) -> bool {
+    let start = start.min(src.len());
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let prefix = &src[line_start..start];
+    prefix.contains('-') && prefix.chars().all(|c| matches!(c, '-' | ' ' | '\t'))
 }
 
 /// True if the same-line comment starting at `start` follows an anchor or a tag

@@ -1177,3 +1177,46 @@ fn comment_after_an_anchor_or_tag_only_value() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// `- # c`: yaml.v3 gives a block entry no line comment; the comment is the head comment of
+/// the next content, not of the empty item (the reference, sops 3.11; issue 12's
+/// `on:\n-\n-\n- # c`, harness seed s3 yaml #141, #152, #253, #286).
+#[test]
+fn comment_after_a_dash_alone() {
+    for (input, want) in [
+        (
+            "on:\n-\n-\n- # c\n",
+            "\"on\":\n    - null\n    - null\n    - null\n# c\n",
+        ),
+        ("k8:\n- #\n", "k8:\n    - null\n#\n"),
+        ("k:\n- # c\nj: 1\n", "k:\n    - null\n# c\nj: 1\n"),
+        ("k:\n- # c\n- b\n", "k:\n    - null\n    # c\n    - b\n"),
+        (
+            "k:\n  - x:\n    - # c\n",
+            "k:\n    - x:\n        - null\n# c\n",
+        ),
+        ("k:\n- # c\n---\n", "k:\n    - null\n# c\n---\n{}\n"),
+        ("k:\n- # c\n  # d\n", "k:\n    - null\n# c\n# d\n"),
+        (
+            "k:\n- |-\n- # c5\nk5: 1\n",
+            "k:\n    - \"\"\n    - null\n# c5\nk5: 1\n",
+        ),
+        (
+            "k:\n- # c\n  # d\n- e\n",
+            "k:\n    - null\n    # c\n    # d\n    - e\n",
+        ),
+        // Before a nested collection it stays its head comment.
+        ("k:\n- # c\n  - x\n", "k:\n    # c\n    - - x\n"),
+        ("k:\n- # c\n  a: 1\n", "k:\n    # c\n    - a: 1\n"),
+        (
+            "k:\n- - # c\n  - x\n",
+            "k:\n    - - null\n      # c\n      - x\n",
+        ),
+        ("k:\n- # c\n  x\n", "k:\n    # c\n    - x\n"),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
