@@ -594,6 +594,9 @@ impl Builder {
             Event::Scalar(mut value, style, anchor, tag) => {
                 self.last = Last::None;
                 self.bump(line)?;
+                if tag.is_some() {
+                    check_tag_end(src, span.start.byte_offset().unwrap_or(0), line)?;
+                }
                 if !self.seps.is_empty() {
                     let (start, end) = (
                         span.start.byte_offset().unwrap_or(0),
@@ -1391,6 +1394,28 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .rsplit('\n')
             .next()
             .is_some_and(|l| l.trim().is_empty())
+}
+
+/// yaml.v3 reads a tag up to the first character that cannot be in a URI, which takes `]`
+/// (and `,` and `[`) into the tag, then wants whitespace or a line break: an empty tagged node
+/// closing a flow collection (`[!!str]`, `{k: !t}`) is an error there (the reference: exit 2).
+/// `at` is where granit put the empty scalar, right after its tag.
+fn check_tag_end(src: &str, at: usize, line: usize) -> Result<(), FormatError> {
+    let before = &src[..at.min(src.len())];
+    let word = before
+        .rsplit([' ', '\t', '\n', '\r', '[', '{', ','])
+        .next()
+        .unwrap_or("");
+    if !word.starts_with('!') {
+        return Ok(()); // not right after the tag (content or an anchor between)
+    }
+    match src.get(at..).and_then(|r| r.chars().next()) {
+        Some('}') => Err(perr("yaml: did not find expected whitespace or line break")),
+        Some(']') => Err(perr(format!(
+            "yaml: line {line}: did not find expected ',' or ']'"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// True if the same-line comment starting at `start` follows only block sequence indicators

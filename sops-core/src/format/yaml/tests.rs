@@ -1220,3 +1220,42 @@ fn comment_after_a_dash_alone() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// yaml.v3 reads `]` into a tag and wants whitespace after a tag: an empty tagged node that
+/// closes a flow collection is refused with its messages (the reference, sops 3.11, exit 2;
+/// FINDINGS item 8). With a blank before the bracket, or an anchor after the tag, it is read.
+#[test]
+fn empty_tagged_node_closing_a_flow_collection() {
+    for (input, want) in [
+        (
+            "k3: ['trail  ', y, !!str]\n",
+            "did not find expected ',' or ']'",
+        ),
+        (
+            "k3: {k0: !!str}\n",
+            "yaml: did not find expected whitespace or line break",
+        ),
+        (
+            "k2: {k0: !!binary}\n",
+            "did not find expected whitespace or line break",
+        ),
+        (
+            "k1: [!custom]\n",
+            "yaml: line 1: did not find expected ',' or ']'",
+        ),
+        ("k1: [a: !t]\n", "did not find expected ',' or ']'"),
+        ("k1: [&a !t]\n", "did not find expected ',' or ']'"),
+    ] {
+        let err = Yaml.parse_plain(input.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains(want), "{input:?}: {err}");
+    }
+    for input in [
+        "k1: [!custom ]\n",
+        "k1: [!t &a]\n",
+        "k1: {a: !t }\n",
+        "k1: [!t x]\n",
+    ] {
+        Yaml.parse_plain(input.as_bytes())
+            .unwrap_or_else(|e| panic!("{input:?}: {e}"));
+    }
+}
