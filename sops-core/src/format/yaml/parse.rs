@@ -656,6 +656,9 @@ impl Builder {
                 let props_value = (anchor != 0 || tag.is_some())
                     && matches!(self.stack.last(), Some(Frame::Map { .. }));
                 self.last_empty = !is_key && start == end && !props_value;
+                if is_key && start == end && anchor == 0 && tag.is_none() {
+                    self.check_implicit_empty_key(src, start, line)?;
+                }
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
@@ -687,9 +690,12 @@ impl Builder {
                     Value::Scalar(s) => Node::Scalar(s),
                     Value::Merge => Node::str("<<"),
                     Value::Uint(_) => {
-                        return Err(FormatError::Unsupported(
+                        // sops fails on it when encrypting, after reading the whole input: a
+                        // later syntax error wins (exit 2, not 23).
+                        self.deferred.get_or_insert(FormatError::Unsupported(
                             "Error encrypting tree: Error walking tree: Cannot walk value, unknown type: uint64".into(),
-                        ))
+                        ));
+                        Node::Scalar(Scalar::Null)
                     }
                 };
                 self.attach(node, anchor, 1, line, true)?;
@@ -1023,6 +1029,49 @@ impl Builder {
         }
         self.stack.push(frame);
         Ok(())
+    }
+
+    /// yaml.v3 has no empty implicit key in a block map: a `:` where a key should be
+    /// (`a: 1\n: x`) is "did not find expected key" (the reference, exit 2), named at the map's
+    /// first line, or at the `:`'s when the map starts on the input's first line (yaml.v3 counts
+    /// lines from 0 here and leaves out line 0). `? \n: x` (an explicit empty key) is read.
+    fn check_implicit_empty_key(
+        &self,
+        src: &str,
+        start: usize,
+        line: usize,
+    ) -> Result<(), FormatError> {
+        let Some(Frame::Map {
+            flow: false,
+            line: map_line,
+            ..
+        }) = self.stack.last()
+        else {
+            return Ok(());
+        };
+        if !src
+            .get(start..)
+            .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with(':'))
+        {
+            return Ok(());
+        }
+        let before = src[..start.min(src.len())].trim_end();
+        if before.ends_with('?')
+            && before[..before.len() - 1].ends_with([' ', '\t', '\n', '-', '?'])
+            || before == "?"
+        {
+            return Ok(()); // `? ` then `: x`: an explicit empty key
+        }
+        let at = if *map_line > 1 {
+            *map_line - 1
+        } else {
+            line - 1
+        };
+        Err(perr(if at == 0 {
+            "yaml: did not find expected key".to_string()
+        } else {
+            format!("yaml: line {at}: did not find expected key")
+        }))
     }
 
     /// The waiting `- # c` comments on the line where a block sequence starts: they follow

@@ -1259,3 +1259,36 @@ fn empty_tagged_node_closing_a_flow_collection() {
             .unwrap_or_else(|e| panic!("{input:?}: {e}"));
     }
 }
+
+/// Exit codes as the reference's (sops 3.11; harness seed s3 yaml #12, #17, #110, #229): a
+/// uint64 value fails only when encrypting, after a later syntax error (exit 2); an empty
+/// implicit key in a block map is yaml.v3's "did not find expected key" (exit 2), an explicit
+/// one (`? `) a non-string key (exit 23).
+#[test]
+fn uint64_values_and_empty_keys_like_sops() {
+    let code = |input: &str| match Yaml.parse_plain(input.as_bytes()) {
+        Ok(_) => "ok".to_string(),
+        Err(FormatError::Unsupported(_)) => "23".to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(code("k: 9223372036854775808\n"), "23");
+    assert_eq!(
+        code("k3: 9223372036854775808\na: *m0\n"),
+        "yaml: unknown anchor 'm0' referenced"
+    );
+    assert_eq!(code(": >2+\n"), "yaml: did not find expected key");
+    assert_eq!(
+        code("a: 1\nb: 2\n: x\n"),
+        "yaml: line 2: did not find expected key"
+    );
+    assert_eq!(
+        code("k:\n  a: 1\n  : x\n"),
+        "yaml: line 1: did not find expected key"
+    );
+    assert_eq!(
+        code("k:\n- : x\n"),
+        "yaml: line 1: did not find expected key"
+    );
+    assert_eq!(code("? \n: x\n"), "23");
+    assert_eq!(code("k:\n- ? \n  : x\n"), "23");
+}
