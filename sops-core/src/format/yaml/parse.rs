@@ -649,6 +649,9 @@ impl Builder {
                     span.start.byte_offset().unwrap_or(0),
                     span.end.byte_offset().unwrap_or(0),
                 );
+                if start == end {
+                    self.comments_before_empty_item(start);
+                }
                 self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 // (Not after a map value that is only an anchor or a tag: `k: &a` then `  # c`
@@ -1074,6 +1077,21 @@ impl Builder {
         }))
     }
 
+    /// Own-line comments before an empty item of a block sequence: yaml.v3
+    /// gives an empty item no comments, so they wait, like `- # c`, for the next content
+    /// (`- a\n  # c\n-\n- y` puts `# c` above `y`, the reference; at the end of the list sops
+    /// drops them, we keep them at the top level).
+    fn comments_before_empty_item(&mut self, start: usize) {
+        if !matches!(self.stack.last(), Some(Frame::Seq { flow: false, .. })) {
+            return;
+        }
+        for p in &mut self.pending {
+            if p.end <= start {
+                p.col = usize::MAX;
+            }
+        }
+    }
+
     /// The waiting `- # c` comments on the line where a block sequence starts: they follow
     /// that sequence's first `-`, so they are not its head comment (as they are for a sequence
     /// nested on the next line, `- # c\n  - x`). yaml.v3 makes them the head comment of the next
@@ -1148,6 +1166,9 @@ impl Builder {
                     } else {
                         Place::ByColumn
                     };
+                }
+                if at_eof {
+                    feet_before_last_group(&mut self.pending, block_indent, src);
                 }
             }
             Some(n) => {
@@ -1464,6 +1485,34 @@ fn check_tag_end(src: &str, at: usize, line: usize) -> Result<(), FormatError> {
             "yaml: line {line}: did not find expected ',' or ']'"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// At the end of the input, after a blank line: yaml.v3 splits the comments where one starts
+/// left of the innermost block's indentation at another column than its group's first; every
+/// group but the last is the foot of the last content and stays in the innermost collection,
+/// only the last one goes to the document's top level (the reference:
+/// `k:\n  - |-\n    x\n\n  # c7\n# c8\n` keeps `# c7` in the list).
+fn feet_before_last_group(pending: &mut [Pending], block_indent: usize, src: &str) {
+    let Some(first) = pending.first() else {
+        return;
+    };
+    if first.col == usize::MAX || !blank_line_before(src, first.end) {
+        return;
+    }
+    let mut group_col = first.col;
+    let mut last_start = 0;
+    for (i, p) in pending.iter().enumerate() {
+        if p.col == usize::MAX {
+            return;
+        }
+        if p.col != group_col && p.col < block_indent {
+            group_col = p.col;
+            last_start = i;
+        }
+    }
+    for p in &mut pending[..last_start] {
+        p.place = Place::Deepest;
     }
 }
 
