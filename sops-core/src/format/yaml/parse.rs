@@ -214,19 +214,30 @@ fn parse_full_with(
     may_have_tabs: bool,
 ) -> Result<Vec<Document>, FormatError> {
     let mut text = std::borrow::Cow::Borrowed(text);
+    let mut seps = std::borrow::Cow::Borrowed(seps);
     // libyaml accepts `\'` in a double-quoted scalar (a `'`), which YAML 1.2 and granit do
     // not: each time granit stops at one, it is rewritten `\x27` and the input parsed again.
+    // Likewise a comment right after a closing quote or bracket (`'a'#c`): a blank is put
+    // before its `#`.
     for _ in 0..64 {
-        match parse_granit(&text, seps, may_have_tabs) {
+        match parse_granit(&text, &seps, may_have_tabs) {
             Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
                 Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
-                None => return Err(scan_error(&e)),
+                None => match glued_comment_at(&text, &e) {
+                    Some(at) => {
+                        text.to_mut().insert(at, ' ');
+                        for s in seps.to_mut().iter_mut().filter(|s| s.0 >= at) {
+                            s.0 += 1;
+                        }
+                    }
+                    None => return Err(scan_error(&e)),
+                },
             },
             Err(Failure::Format(e)) => return Err(e),
             Ok(docs) => return Ok(docs),
         }
     }
-    parse_granit(&text, seps, may_have_tabs).map_err(|f| match f {
+    parse_granit(&text, &seps, may_have_tabs).map_err(|f| match f {
         Failure::Scan(e) => scan_error(&e),
         Failure::Format(e) => e,
     })
@@ -280,6 +291,17 @@ fn parse_granit(
         super::tabs::check(text, rec).map_err(Failure::Format)?;
     }
     b.finish().map_err(Failure::Format)
+}
+
+/// Where granit refused a comment glued to a closing quote or bracket (`'a'#c`, `[a]#c`),
+/// which libyaml reads as a comment (the reference: `k: 'a'#c` is `k: a`), if it did.
+fn glued_comment_at(text: &str, e: &granit_parser::ScanError) -> Option<usize> {
+    if *e.kind() != granit_parser::ErrorKind::CommentNotSeparated {
+        return None;
+    }
+    let at = e.marker().byte_offset()?;
+    let glued = text.get(at..)?.starts_with('#') && text[..at].ends_with(['\'', '"', ']', '}']);
+    glued.then_some(at)
 }
 
 /// Where granit refused an escaped `'` (`\'`) in a double-quoted scalar, if it did.

@@ -1346,3 +1346,27 @@ fn comments_before_an_empty_list_item() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// libyaml reads a `#` glued to a closing quote or bracket as a comment (the reference, sops
+/// 3.11; FINDINGS item 6).
+#[test]
+fn comment_glued_to_a_closing_quote_or_bracket() {
+    let value = |input: &str| {
+        let docs = Yaml
+            .parse_plain(input.as_bytes())
+            .unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        docs[0].get("k").cloned()
+    };
+    assert_eq!(value("k: \"a\"#c\n"), Some(Node::str("a")));
+    assert_eq!(value("k: 'a'#c\n"), Some(Node::str("a")));
+    assert_eq!(
+        value("k: 'first\nk4: ['#h', 1234567.0]\n"),
+        Some(Node::str("first k4: ["))
+    );
+    assert_eq!(value("k: a#c\n"), Some(Node::str("a#c")));
+    assert_eq!(roundtrip("k: [a]#c\n"), roundtrip("k: [a] #c\n"));
+    assert_eq!(
+        value("k: \"x\u{2028}  y\"#c\nj: 1\n"),
+        Some(Node::str("x\u{2028}y"))
+    );
+}
