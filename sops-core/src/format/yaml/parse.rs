@@ -90,6 +90,9 @@ struct Pending {
     /// Byte offset where the comment ends.
     end: usize,
     place: Place,
+    /// A same-line comment right after an anchor or a tag (`key: &a # c`): yaml.v3 gives it
+    /// to the next event that carries comments (see [`Builder::end_collection`]).
+    after_props: bool,
 }
 
 /// What was completed last, so that a same-line comment can be moved above it.
@@ -211,19 +214,30 @@ fn parse_full_with(
     may_have_tabs: bool,
 ) -> Result<Vec<Document>, FormatError> {
     let mut text = std::borrow::Cow::Borrowed(text);
+    let mut seps = std::borrow::Cow::Borrowed(seps);
     // libyaml accepts `\'` in a double-quoted scalar (a `'`), which YAML 1.2 and granit do
     // not: each time granit stops at one, it is rewritten `\x27` and the input parsed again.
+    // Likewise a comment right after a closing quote or bracket (`'a'#c`): a blank is put
+    // before its `#`.
     for _ in 0..64 {
-        match parse_granit(&text, seps, may_have_tabs) {
+        match parse_granit(&text, &seps, may_have_tabs) {
             Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
                 Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
-                None => return Err(scan_error(&e)),
+                None => match glued_comment_at(&text, &e) {
+                    Some(at) => {
+                        text.to_mut().insert(at, ' ');
+                        for s in seps.to_mut().iter_mut().filter(|s| s.0 >= at) {
+                            s.0 += 1;
+                        }
+                    }
+                    None => return Err(scan_error(&e)),
+                },
             },
             Err(Failure::Format(e)) => return Err(e),
             Ok(docs) => return Ok(docs),
         }
     }
-    parse_granit(&text, seps, may_have_tabs).map_err(|f| match f {
+    parse_granit(&text, &seps, may_have_tabs).map_err(|f| match f {
         Failure::Scan(e) => scan_error(&e),
         Failure::Format(e) => e,
     })
@@ -277,6 +291,17 @@ fn parse_granit(
         super::tabs::check(text, rec).map_err(Failure::Format)?;
     }
     b.finish().map_err(Failure::Format)
+}
+
+/// Where granit refused a comment glued to a closing quote or bracket (`'a'#c`, `[a]#c`),
+/// which libyaml reads as a comment (the reference: `k: 'a'#c` is `k: a`), if it did.
+fn glued_comment_at(text: &str, e: &granit_parser::ScanError) -> Option<usize> {
+    if *e.kind() != granit_parser::ErrorKind::CommentNotSeparated {
+        return None;
+    }
+    let at = e.marker().byte_offset()?;
+    let glued = text.get(at..)?.starts_with('#') && text[..at].ends_with(['\'', '"', ']', '}']);
+    glued.then_some(at)
 }
 
 /// Where granit refused an escaped `'` (`\'`) in a double-quoted scalar, if it did.
@@ -531,11 +556,14 @@ impl Builder {
                     col
                 };
                 let end = span.end.byte_offset().unwrap_or(0);
+                let after_props =
+                    placement == granit_parser::Placement::Right && after_props(src, start);
                 self.pending.push(Pending {
                     text: text.into_owned(),
                     col,
                     end,
                     place: Place::Open,
+                    after_props,
                 });
             }
             Event::Alias(id) => {
@@ -588,6 +616,9 @@ impl Builder {
             Event::Scalar(mut value, style, anchor, tag) => {
                 self.last = Last::None;
                 self.bump(line)?;
+                if tag.is_some() {
+                    check_tag_end(src, span.start.byte_offset().unwrap_or(0), line)?;
+                }
                 if !self.seps.is_empty() {
                     let (start, end) = (
                         span.start.byte_offset().unwrap_or(0),
@@ -603,8 +634,13 @@ impl Builder {
                         ScalarStyle::Literal => {
                             value = super::breaks::literal(src, start, &value, &self.seps).into();
                         }
-                        ScalarStyle::Folded | ScalarStyle::Plain if held => {
-                            return Err(super::breaks::refuse(line));
+                        ScalarStyle::Plain if held => {
+                            value = super::breaks::plain(src, start, end, &self.seps).into();
+                        }
+                        ScalarStyle::Folded if held => {
+                            value = super::breaks::folded(src, start, end, &value, &self.seps)
+                                .ok_or_else(|| super::breaks::refuse(line))?
+                                .into();
                         }
                         _ => {}
                     }
@@ -635,9 +671,19 @@ impl Builder {
                     span.start.byte_offset().unwrap_or(0),
                     span.end.byte_offset().unwrap_or(0),
                 );
+                if start == end {
+                    self.comments_before_empty_item(start);
+                }
                 self.flush_pending_before(start, start == end);
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
-                self.last_empty = !is_key && start == end;
+                // (Not after a map value that is only an anchor or a tag: `k: &a` then `  # c`
+                // keeps the comment in place, the reference; `- &a` then `  # c` does not.)
+                let props_value = (anchor != 0 || tag.is_some())
+                    && matches!(self.stack.last(), Some(Frame::Map { .. }));
+                self.last_empty = !is_key && start == end && !props_value;
+                if is_key && start == end && anchor == 0 && tag.is_none() {
+                    self.check_implicit_empty_key(src, start, line)?;
+                }
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
@@ -669,9 +715,12 @@ impl Builder {
                     Value::Scalar(s) => Node::Scalar(s),
                     Value::Merge => Node::str("<<"),
                     Value::Uint(_) => {
-                        return Err(FormatError::Unsupported(
+                        // sops fails on it when encrypting, after reading the whole input: a
+                        // later syntax error wins (exit 2, not 23).
+                        self.deferred.get_or_insert(FormatError::Unsupported(
                             "Error encrypting tree: Error walking tree: Cannot walk value, unknown type: uint64".into(),
-                        ))
+                        ));
+                        Node::Scalar(Scalar::Null)
                     }
                 };
                 self.attach(node, anchor, 1, line, true)?;
@@ -680,7 +729,10 @@ impl Builder {
             Event::SequenceStart(style, anchor, _) => {
                 self.last = Last::None;
                 self.last_empty = false;
+                let at = span.start.byte_offset().unwrap_or(0).min(src.len());
+                let held = self.first_item_comments(style, at, src);
                 self.start_collection(false, style, anchor, line, col)?;
+                self.pending.extend(held);
                 self.crlf_anchor_quirk(style, src);
                 let start = span.start.byte_offset().unwrap_or(0).min(src.len());
                 if let Some(Frame::Seq { dash_col, .. }) = self.stack.last_mut() {
@@ -777,6 +829,11 @@ impl Builder {
         let Some(top) = self.stack.last_mut() else {
             return false;
         };
+        if after_dash(src, start) {
+            // `- # c`: yaml.v3 gives a block entry no line comment; it is the head comment of
+            // whatever follows (see [`Builder::first_item_comments`]).
+            return false;
+        }
         if let Frame::Map {
             key: Some((_, key_end)),
             map,
@@ -999,10 +1056,93 @@ impl Builder {
         Ok(())
     }
 
+    /// yaml.v3 has no empty implicit key in a block map: a `:` where a key should be
+    /// (`a: 1\n: x`) is "did not find expected key" (the reference, exit 2), named at the map's
+    /// first line, or at the `:`'s when the map starts on the input's first line (yaml.v3 counts
+    /// lines from 0 here and leaves out line 0). `? \n: x` (an explicit empty key) is read.
+    fn check_implicit_empty_key(
+        &self,
+        src: &str,
+        start: usize,
+        line: usize,
+    ) -> Result<(), FormatError> {
+        let Some(Frame::Map {
+            flow: false,
+            line: map_line,
+            ..
+        }) = self.stack.last()
+        else {
+            return Ok(());
+        };
+        if !src
+            .get(start..)
+            .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with(':'))
+        {
+            return Ok(());
+        }
+        let before = src[..start.min(src.len())].trim_end();
+        if before.ends_with('?')
+            && before[..before.len() - 1].ends_with([' ', '\t', '\n', '-', '?'])
+            || before == "?"
+        {
+            return Ok(()); // `? ` then `: x`: an explicit empty key
+        }
+        let at = if *map_line > 1 {
+            *map_line - 1
+        } else {
+            line - 1
+        };
+        Err(perr(if at == 0 {
+            "yaml: did not find expected key".to_string()
+        } else {
+            format!("yaml: line {at}: did not find expected key")
+        }))
+    }
+
+    /// Own-line comments before an empty item of a block sequence: yaml.v3
+    /// gives an empty item no comments, so they wait, like `- # c`, for the next content
+    /// (`- a\n  # c\n-\n- y` puts `# c` above `y`, the reference; at the end of the list sops
+    /// drops them, we keep them at the top level).
+    fn comments_before_empty_item(&mut self, start: usize) {
+        if !matches!(self.stack.last(), Some(Frame::Seq { flow: false, .. })) {
+            return;
+        }
+        for p in &mut self.pending {
+            if p.end <= start {
+                p.col = usize::MAX;
+            }
+        }
+    }
+
+    /// The waiting `- # c` comments on the line where a block sequence starts: they follow
+    /// that sequence's first `-`, so they are not its head comment (as they are for a sequence
+    /// nested on the next line, `- # c\n  - x`). yaml.v3 makes them the head comment of the next
+    /// content: the first item when it has some, else what follows the empty item
+    /// (`k:\n- # c\n- b` keeps `# c` above `b`; at the end it goes to the top level).
+    fn first_item_comments(&mut self, style: StructureStyle, at: usize, src: &str) -> Vec<Pending> {
+        if style == StructureStyle::Flow || !self.pending.iter().any(|p| p.col == usize::MAX) {
+            return Vec::new();
+        }
+        let line_of = |i: usize| src[..i.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
+        let seq_line = line_of(at);
+        let (held, rest): (Vec<Pending>, Vec<Pending>) = self.pending.drain(..).partition(|p| {
+            p.col == usize::MAX
+                && !p.after_props
+                && line_of(p.end) == seq_line
+                && src[seq_line..p.end.min(src.len())]
+                    .find('#')
+                    .is_some_and(|h| after_dash(src, seq_line + h))
+        });
+        self.pending = rest;
+        held
+    }
+
     /// Decides, when the first collection closes after a run of own-line comments, which of them
     /// are foot comments of what precedes and which are head comments of what follows.
     /// `deepest_col` is the column of that innermost closing collection.
-    fn plan_pending(&mut self, deepest_col: usize, src: &str) {
+    /// `block_indent` is yaml.v3's indentation of that collection (for a block sequence, the
+    /// column of its dashes, which for an indentless one is its parent map's).
+    fn plan_pending(&mut self, deepest_col: usize, block_indent: usize, src: &str) {
         let Some(last) = self.pending.last() else {
             return;
         };
@@ -1026,21 +1166,31 @@ impl Builder {
             None if self.last_empty => {
                 // The last group goes to the document's top level; earlier ones stay.
                 for (i, p) in self.pending.iter_mut().enumerate() {
-                    p.place = if i >= last_start {
+                    p.place = if i >= last_start || p.col == usize::MAX {
                         Place::Head
                     } else {
                         Place::ByColumn
                     };
                 }
             }
+            None if src.get(last.end..).is_some_and(|r| !r.trim().is_empty()) => {
+                before_document_marker(&mut self.pending, block_indent);
+            }
             None => {
-                // At the end of the input (not before `---` or `...`), comments after a blank
-                // line go to the document's top level.
+                // At the end of the input, comments after a blank line go to the document's
+                // top level.
                 let at_eof = src.get(last.end..).is_some_and(|r| r.trim().is_empty());
                 let mut blank = false;
                 for p in &mut self.pending {
                     blank = blank || (at_eof && blank_line_before(src, p.end));
-                    p.place = if blank { Place::Head } else { Place::ByColumn };
+                    p.place = if blank || p.col == usize::MAX {
+                        Place::Head
+                    } else {
+                        Place::ByColumn
+                    };
+                }
+                if at_eof {
+                    feet_before_last_group(&mut self.pending, block_indent, src);
                 }
             }
             Some(n) => {
@@ -1067,12 +1217,19 @@ impl Builder {
         };
         let col = frame.col();
         let flow = frame.flow();
+        if let (false, Frame::Map { map, .. }) = (flow, &mut frame) {
+            take_props_comments(&mut self.pending, map);
+        }
         if flow {
             for p in self.pending.drain(..) {
                 frame.push_comment(p.text);
             }
         } else {
-            self.plan_pending(col, src);
+            let block_indent = match &frame {
+                Frame::Seq { dash_col, .. } => *dash_col,
+                Frame::Map { col, .. } => *col,
+            };
+            self.plan_pending(col, block_indent, src);
             // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
             // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
             // after a blank line).
@@ -1329,6 +1486,122 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .rsplit('\n')
             .next()
             .is_some_and(|l| l.trim().is_empty())
+}
+
+/// yaml.v3 reads a tag up to the first character that cannot be in a URI, which takes `]`
+/// (and `,` and `[`) into the tag, then wants whitespace or a line break: an empty tagged node
+/// closing a flow collection (`[!!str]`, `{k: !t}`) is an error there (the reference: exit 2).
+/// `at` is where granit put the empty scalar, right after its tag.
+fn check_tag_end(src: &str, at: usize, line: usize) -> Result<(), FormatError> {
+    let before = &src[..at.min(src.len())];
+    let word = before
+        .rsplit([' ', '\t', '\n', '\r', '[', '{', ','])
+        .next()
+        .unwrap_or("");
+    if !word.starts_with('!') {
+        return Ok(()); // not right after the tag (content or an anchor between)
+    }
+    match src.get(at..).and_then(|r| r.chars().next()) {
+        Some('}') => Err(perr("yaml: did not find expected whitespace or line break")),
+        Some(']') => Err(perr(format!(
+            "yaml: line {line}: did not find expected ',' or ']'"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// At the end of the input, after a blank line: yaml.v3 splits the comments where one starts
+/// left of the innermost block's indentation at another column than its group's first; every
+/// group but the last is the foot of the last content and stays in the innermost collection,
+/// only the last one goes to the document's top level (the reference:
+/// `k:\n  - |-\n    x\n\n  # c7\n# c8\n` keeps `# c7` in the list).
+fn feet_before_last_group(pending: &mut [Pending], block_indent: usize, src: &str) {
+    let Some(first) = pending.first() else {
+        return;
+    };
+    if first.col == usize::MAX || !blank_line_before(src, first.end) {
+        return;
+    }
+    let mut group_col = first.col;
+    let mut last_start = 0;
+    for (i, p) in pending.iter().enumerate() {
+        if p.col == usize::MAX {
+            return;
+        }
+        if p.col != group_col && p.col < block_indent {
+            group_col = p.col;
+            last_start = i;
+        }
+    }
+    for p in &mut pending[..last_start] {
+        p.place = Place::Deepest;
+    }
+}
+
+/// True if the same-line comment starting at `start` follows only block sequence indicators
+/// (`- # c`, `- - # c`).
+fn after_dash(src: &str, start: usize) -> bool {
+    let start = start.min(src.len());
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let prefix = &src[line_start..start];
+    prefix.contains('-') && prefix.chars().all(|c| matches!(c, '-' | ' ' | '\t'))
+}
+
+/// True if the same-line comment starting at `start` follows an anchor or a tag
+/// (`key: &a # c`, `- !t # c`).
+fn after_props(src: &str, start: usize) -> bool {
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    src[line_start..start]
+        .split_whitespace()
+        .last()
+        .is_some_and(|w| w.starts_with(['&', '!']))
+}
+
+/// yaml.v3 emits the empty value of `key: &a # c` without comments, so the line comment waits
+/// for the next event that takes comments; when that is the end of a block map (the value
+/// ends the map, or a list holding it), it is the map's line comment, which sops writes first
+/// in the map (the reference: `a: 1\nk: &m # c\n` decrypts to `# c\na: 1\nk: null`).
+fn take_props_comments(pending: &mut Vec<Pending>, map: &mut Map) {
+    if !pending.iter().any(|p| p.after_props) {
+        return;
+    }
+    let mut at = 0;
+    pending.retain_mut(|p| {
+        if !p.after_props {
+            return true;
+        }
+        map.items.insert(
+            at,
+            MapItem::Comment(crate::tree::Comment::new(std::mem::take(&mut p.text))),
+        );
+        at += 1;
+        false
+    });
+}
+
+/// Places the comments between the end of a block collection and a `---` or `...` line, as
+/// yaml.v3's scanner splits them (`yaml_parser_scan_comments`): the `---` at column 0 is left of
+/// the innermost block's indentation `block_indent`, so the first group of comments (up to one
+/// at another column further left) is the foot of the last content and stays in the innermost
+/// collection, whatever its column; later groups go by column. When that block is at column 0,
+/// or the first comment is, nothing is split and all are head comments of the document's end
+/// (its top level). Line and paragraph separators count as line breaks here as in yaml.v3: the
+/// text is the normalised one (see [`super::breaks`]).
+fn before_document_marker(pending: &mut [Pending], block_indent: usize) {
+    let first_col = pending.first().map_or(0, |p| p.col);
+    let mut first_group = first_col != 0;
+    for p in pending.iter_mut() {
+        if p.col != first_col && p.col < block_indent {
+            first_group = false;
+        }
+        p.place = if p.col == usize::MAX || block_indent == 0 {
+            Place::Head
+        } else if first_group {
+            Place::Deepest
+        } else {
+            Place::ByColumn
+        };
+    }
 }
 
 fn next_content_column(src: &str, from: usize) -> Option<usize> {
