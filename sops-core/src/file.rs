@@ -169,7 +169,7 @@ pub fn peek_metadata(input: &[u8], format: Format) -> Option<Metadata> {
                 }
             }
             let mut docs = crate::format::yaml::parse_handing_over(
-                text[at..end].as_bytes(),
+                &text.as_bytes()[at..end],
                 &mut |_: &mut [MapItem]| {},
             )?
             .0;
@@ -189,7 +189,7 @@ pub fn peek_metadata(input: &[u8], format: Format) -> Option<Metadata> {
 /// What [`EncryptedFile::parse_decrypting`] did.
 pub enum EarlyDecrypt {
     /// The file is read and decrypted, its MAC checked.
-    Done(DecryptedFile),
+    Done(Box<DecryptedFile>),
     /// The file needs the ordinary way ([`EncryptedFile::parse`], then decryption): it is not
     /// YAML in the fast path's subset or JSON, has several documents, comment selectors, or
     /// metadata other than the guess, or does not parse (the ordinary way reports why).
@@ -247,12 +247,12 @@ impl EncryptedFile {
         if let Err(e) = check_mac(&metadata, data_key, &computed, opts) {
             return EarlyDecrypt::Failed(e);
         }
-        EarlyDecrypt::Done(DecryptedFile {
+        EarlyDecrypt::Done(Box::new(DecryptedFile {
             documents,
             metadata,
             data_key: data_key.clone(),
             iv_stash: Default::default(),
-        })
+        }))
     }
 
     /// Parses an encrypted file and its metadata.

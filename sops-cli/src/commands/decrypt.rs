@@ -48,7 +48,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
             ) {
                 EarlyDecrypt::Done(decrypted) => {
                     drop(input);
-                    return output(inv, decrypted, extract);
+                    return output(inv, *decrypted, extract);
                 }
                 EarlyDecrypt::Failed(e) => {
                     return Err(anyhow::Error::new(e)

@@ -183,9 +183,10 @@ pub(crate) fn parse_encrypted_handing_over(
 ) -> Result<(Document, usize), FormatError> {
     let mut reader = Reader::new(input, true);
     reader.hook = Some(hook);
-    let handed = std::cell::Cell::new(0);
-    let doc = parse_encrypted_inner_counting(reader, &handed)?;
-    Ok((doc, handed.get()))
+    let parsed = reader.top_level();
+    let handed = reader.handed;
+    let doc = encrypted_result(parsed, reader)?;
+    Ok((doc, handed))
 }
 
 /// The object of the last `"sops"` key of an encrypted JSON file, read on its own: a guess
@@ -207,16 +208,16 @@ pub(crate) fn peek_sops_object(input: &[u8]) -> Option<Node> {
     reader.top_level().ok().map(Node::Map)
 }
 
-fn parse_encrypted_inner(reader: Reader<'_>) -> Result<Document, FormatError> {
-    parse_encrypted_inner_counting(reader, &std::cell::Cell::new(0))
+fn parse_encrypted_inner(mut reader: Reader<'_>) -> Result<Document, FormatError> {
+    let parsed = reader.top_level();
+    encrypted_result(parsed, reader)
 }
 
-fn parse_encrypted_inner_counting(
+/// The outcome of reading an encrypted document, with sops's error messages.
+fn encrypted_result(
+    parsed: Result<Map, Fail>,
     mut reader: Reader<'_>,
-    handed: &std::cell::Cell<usize>,
 ) -> Result<Document, FormatError> {
-    let parsed = reader.top_level();
-    handed.set(reader.handed);
     match parsed {
         Ok(doc) => {
             // sops looks for its metadata before it reads the numbers of the tree, so a file
@@ -308,10 +309,13 @@ struct Reader<'a> {
     range_error: Option<String>,
     /// Receives the top-level entries in batches as they are read (see
     /// [`parse_encrypted_handing_over`]).
-    hook: Option<&'a mut dyn FnMut(&mut [MapItem])>,
+    hook: Option<RootHook<'a>>,
     /// How many top-level entries `hook` had.
     handed: usize,
 }
+
+/// Receives the top-level entries of a document in batches (see [`Reader::hook`]).
+type RootHook<'h> = &'h mut dyn FnMut(&mut [MapItem]);
 
 /// Top-level entries handed to a hook at a time, at least.
 const ROOT_BATCH: usize = 256;
