@@ -312,11 +312,22 @@ impl<'s> Walker<'s> {
         m: PathMatches,
         jobs: &mut Vec<PendingJob<'a>>,
     ) -> Result<(), CryptError> {
+        self.map_items(&mut map.items, path, m, jobs)
+    }
+
+    /// [`Walker::map`] for some items of a map.
+    fn map_items<'a>(
+        &mut self,
+        items: &'a mut [MapItem],
+        path: &mut Vec<&'a str>,
+        m: PathMatches,
+        jobs: &mut Vec<PendingJob<'a>>,
+    ) -> Result<(), CryptError> {
         if path.len() > MAX_DEPTH {
             return Err(CryptError::TooDeep(MAX_DEPTH));
         }
         self.comments.push(Vec::new());
-        for item in map.items.iter_mut() {
+        for item in items.iter_mut() {
             match item {
                 MapItem::Comment(c) => self.push_job(Slot::Comment(c), path, m, jobs),
                 MapItem::Entry(e) => {
@@ -466,6 +477,12 @@ fn new_hasher(sel: &Selection) -> Sha512 {
 /// Hashes the plaintext leaves in document order (comments excluded), as sops's MAC does.
 fn hash_jobs(jobs: &[Job<'_, '_>], sel: &Selection) -> String {
     let mut hasher = new_hasher(sel);
+    hash_into(&mut hasher, jobs, sel);
+    mac_hex(hasher)
+}
+
+/// Feeds the plaintext leaves of `jobs` to the MAC.
+fn hash_into(hasher: &mut Sha512, jobs: &[Job<'_, '_>], sel: &Selection) {
     for job in jobs {
         if let Some(s) = job.slot.scalar() {
             if !sel.mac_only_encrypted || job.encrypted {
@@ -473,7 +490,6 @@ fn hash_jobs(jobs: &[Job<'_, '_>], sel: &Selection) -> String {
             }
         }
     }
-    mac_hex(hasher)
 }
 
 /// Computes the MAC of plaintext documents without changing them.
@@ -505,8 +521,76 @@ pub fn encrypt_documents_with_ivs(
     let mut arena = String::new();
     let mut jobs = collect_jobs(docs, sel, &mut arena)?;
     let mac = hash_jobs(&jobs, sel);
-    let vc = key.value_cipher();
-    for_each_job(&mut jobs, |job| {
+    encrypt_jobs(&mut jobs, &key.value_cipher(), sel, stash)?;
+    Ok(mac)
+}
+
+/// Encrypts top-level items of a document batch by batch, in document order, while the file
+/// is being written: the result and the MAC are those of [`encrypt_documents`] on the whole
+/// document, without holding the ciphertext of every value at once. As for
+/// [`BatchDecryptor`], only for selections without comment rules.
+pub struct BatchEncryptor<'s> {
+    vc: ValueCipher,
+    sel: &'s Selection,
+    hasher: Sha512,
+    arena: String,
+}
+
+impl<'s> BatchEncryptor<'s> {
+    /// An encryptor with `key` and the selection `sel`; `None` when the selection has comment
+    /// rules.
+    pub fn new(key: &DataKey, sel: &'s Selection) -> Option<Self> {
+        if sel.uses_comments() {
+            return None;
+        }
+        Some(BatchEncryptor {
+            vc: key.value_cipher(),
+            sel,
+            hasher: new_hasher(sel),
+            arena: String::new(),
+        })
+    }
+
+    /// Encrypts the next top-level items in place, feeding their plaintext to the MAC.
+    pub fn items(&mut self, items: &mut [MapItem]) -> Result<(), CryptError> {
+        let mut pending = Vec::new();
+        let mut walker = Walker {
+            sel: self.sel,
+            comments: Vec::new(),
+            aads: std::mem::take(&mut self.arena),
+        };
+        walker.aads.clear();
+        let walked = walker.map_items(items, &mut Vec::new(), PathMatches::default(), &mut pending);
+        let arena = walker.aads;
+        walked?;
+        let mut jobs: Vec<Job<'_, '_>> = pending
+            .into_iter()
+            .map(|job| Job {
+                aad: &arena[job.aad],
+                slot: job.slot,
+                encrypted: job.encrypted,
+            })
+            .collect();
+        hash_into(&mut self.hasher, &jobs, self.sel);
+        let result = encrypt_jobs(&mut jobs, &self.vc, self.sel, None);
+        drop(jobs);
+        self.arena = arena;
+        result
+    }
+
+    /// The MAC (uppercase hex SHA-512) of the plaintext of every item so far.
+    pub fn mac(&self) -> String {
+        mac_hex(self.hasher.clone())
+    }
+}
+
+fn encrypt_jobs(
+    jobs: &mut [Job<'_, '_>],
+    vc: &ValueCipher,
+    sel: &Selection,
+    stash: Option<&IvStash>,
+) -> Result<(), CryptError> {
+    for_each_job(jobs, |job| {
         if !job.encrypted {
             return Ok(());
         }
@@ -539,8 +623,7 @@ pub fn encrypt_documents_with_ivs(
             }
         }
         Ok(())
-    })?;
-    Ok(mac)
+    })
 }
 
 /// Turns decrypted bytes back into a typed scalar according to the `type:` tag, taking the
@@ -653,6 +736,99 @@ pub fn decrypt_documents(
     Ok(hash_jobs(&jobs, sel))
 }
 
+/// Decrypts the top-level items of a document's first document batch by batch, in document
+/// order, while the rest of the file is still being read: the result and the MAC are those of
+/// [`decrypt_documents`] on the whole documents. The values of a batch are decrypted on all
+/// cores. The first error is kept, later batches are left alone, and [`BatchDecryptor::finish`]
+/// reports it, so that the caller can first finish reading (a syntax error further on comes
+/// first, as in sops).
+///
+/// Only for selections without comment rules: with those, a value's fate depends on comments
+/// before it, possibly in an earlier batch ([`BatchDecryptor::new`] gives `None`).
+pub struct BatchDecryptor<'s> {
+    vc: ValueCipher,
+    sel: &'s Selection,
+    hasher: Sha512,
+    /// Top-level key that is skipped (the metadata entry, removed before decryption).
+    skip_key: &'s str,
+    error: Option<CryptError>,
+    arena: String,
+}
+
+impl<'s> BatchDecryptor<'s> {
+    /// A decryptor with `key` and the selection `sel`, skipping top-level entries named
+    /// `skip_key`; `None` when the selection has comment rules.
+    pub fn new(key: &DataKey, sel: &'s Selection, skip_key: &'s str) -> Option<Self> {
+        if sel.uses_comments() {
+            return None;
+        }
+        Some(BatchDecryptor {
+            vc: key.value_cipher(),
+            sel,
+            hasher: new_hasher(sel),
+            skip_key,
+            error: None,
+            arena: String::new(),
+        })
+    }
+
+    /// Decrypts the next top-level items of the first document, in place.
+    pub fn items(&mut self, items: &mut [MapItem]) {
+        if self.error.is_some() || items.is_empty() {
+            return;
+        }
+        let mut arena = std::mem::take(&mut self.arena);
+        arena.clear();
+        let result = self.items_inner(items, &mut arena);
+        self.arena = arena;
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    fn items_inner(&mut self, items: &mut [MapItem], arena: &mut String) -> Result<(), CryptError> {
+        let mut pending = Vec::new();
+        let mut walker = Walker {
+            sel: self.sel,
+            comments: Vec::new(),
+            aads: std::mem::take(arena),
+        };
+        let skip = self.skip_key;
+        // The metadata entry is not part of the tree (nor of the MAC): walk around it.
+        let mut rest: &mut [MapItem] = items;
+        while !rest.is_empty() {
+            let cut = rest
+                .iter()
+                .position(|i| matches!(i, MapItem::Entry(e) if e.key == skip))
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at_mut(cut);
+            walker.map_items(run, &mut Vec::new(), PathMatches::default(), &mut pending)?;
+            rest = tail.get_mut(1..).unwrap_or_default();
+        }
+        *arena = walker.aads;
+        let arena: &String = arena;
+        let mut jobs: Vec<Job<'_, '_>> = pending
+            .into_iter()
+            .map(|job| Job {
+                aad: &arena[job.aad],
+                slot: job.slot,
+                encrypted: job.encrypted,
+            })
+            .collect();
+        decrypt_jobs_with(&mut jobs, &self.vc)?;
+        hash_into(&mut self.hasher, &jobs, self.sel);
+        Ok(())
+    }
+
+    /// The MAC of everything decrypted, or the first error.
+    pub fn finish(self) -> Result<String, CryptError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(mac_hex(self.hasher)),
+        }
+    }
+}
+
 /// Like [`decrypt_documents`], also recording the IV of every decrypted value and comment
 /// in `stash`, for [`encrypt_documents_with_ivs`] after an edit.
 pub fn decrypt_documents_keeping_ivs(
@@ -696,7 +872,10 @@ pub fn decrypt_documents_keeping_ivs(
 }
 
 fn decrypt_jobs(jobs: &mut [Job<'_, '_>], key: &DataKey) -> Result<(), CryptError> {
-    let vc = key.value_cipher();
+    decrypt_jobs_with(jobs, &key.value_cipher())
+}
+
+fn decrypt_jobs_with(jobs: &mut [Job<'_, '_>], vc: &ValueCipher) -> Result<(), CryptError> {
     for_each_job(jobs, |job| {
         if !job.encrypted {
             return Ok(());
@@ -707,7 +886,7 @@ fn decrypt_jobs(jobs: &mut [Job<'_, '_>], key: &DataKey) -> Result<(), CryptErro
             reason,
         };
         match &mut job.slot {
-            Slot::Value(s) => match decrypt_scalar(&vc, s, aad).map_err(fail)? {
+            Slot::Value(s) => match decrypt_scalar(vc, s, aad).map_err(fail)? {
                 Decrypted::Unchanged => {}
                 Decrypted::Value(v) => **s = v,
                 Decrypted::Comment(_) => {
@@ -718,7 +897,7 @@ fn decrypt_jobs(jobs: &mut [Job<'_, '_>], key: &DataKey) -> Result<(), CryptErro
                 let SeqItem::Node(Node::Scalar(s)) = &mut **item else {
                     return Ok(());
                 };
-                match decrypt_scalar(&vc, s, aad).map_err(fail)? {
+                match decrypt_scalar(vc, s, aad).map_err(fail)? {
                     Decrypted::Unchanged => {}
                     Decrypted::Value(v) => *s = v,
                     Decrypted::Comment(text) => **item = SeqItem::Comment(Comment::new(text)),

@@ -2,10 +2,11 @@
 
 use anyhow::{Context, Result};
 use sops_core::error::exit_code;
+use sops_core::file::EarlyDecrypt;
 use sops_core::format::FormatError;
 use sops_core::tree::Node;
 use sops_core::tree_path::{self, PathError};
-use sops_core::{DecryptOptions, EncryptedFile};
+use sops_core::{DecryptOptions, DecryptedFile, EncryptedFile};
 
 use super::{load, Invocation};
 use crate::exit::fail;
@@ -23,6 +24,41 @@ pub fn run(inv: &Invocation) -> Result<()> {
     };
     load::decryption_order(&inv.args)?;
     let input = inv.read_input()?;
+    let opts = DecryptOptions {
+        ignore_mac: inv.args.ignore_mac,
+    };
+    // A large file is decrypted while it is read, with the data key recovered from its
+    // metadata found up front; anything unusual takes the ordinary way below, which gives
+    // the same result. The key (or why it could not be recovered) is kept for that way, so
+    // that it is recovered once.
+    let mut early_key = None;
+    if let Some(metadata) = sops_core::file::peek_metadata(&input, inv.input_format) {
+        let probe = EncryptedFile {
+            documents: Vec::new(),
+            metadata,
+        };
+        let key = load::recover_key(&probe, &inv.args);
+        if let Ok(key) = &key {
+            match EncryptedFile::parse_decrypting(
+                &input,
+                inv.input_format,
+                &probe.metadata,
+                key,
+                &opts,
+            ) {
+                EarlyDecrypt::Done(decrypted) => {
+                    drop(input);
+                    return output(inv, *decrypted, extract);
+                }
+                EarlyDecrypt::Failed(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("Error decrypting {}", inv.display_name)))
+                }
+                EarlyDecrypt::NotApplicable => {}
+            }
+        }
+        early_key = Some((probe.metadata, key));
+    }
     let file = EncryptedFile::parse(&input, inv.input_format).map_err(|e| match e {
         // sops exits 1 when an encrypted file does not parse.
         sops_core::Error::Format(FormatError::Parse(msg)) => fail(
@@ -33,30 +69,38 @@ pub fn run(inv: &Invocation) -> Result<()> {
     })?;
     // The tree holds its own copy of everything: free the input before decrypting.
     drop(input);
-    let data_key = load::recover_key(&file, &inv.args)?;
-    let opts = DecryptOptions {
-        ignore_mac: inv.args.ignore_mac,
+    let data_key = match early_key {
+        Some((metadata, key)) if metadata == file.metadata => key?,
+        _ => load::recover_key(&file, &inv.args)?,
     };
     let decrypted = file
         .decrypt_with_key(data_key, &opts)
         .with_context(|| format!("Error decrypting {}", inv.display_name))?;
-    let output = match extract {
-        Some(steps) => {
-            let root = Node::Map(decrypted.documents.into_iter().next().unwrap_or_default());
-            let value = tree_path::lookup(&root, &steps).map_err(|e| {
-                let code = match e {
-                    PathError::Syntax(_) => exit_code::INVALID_TREE_PATH_FORMAT,
-                    _ => exit_code::ERROR_GENERIC,
-                };
-                fail(code, e.to_string())
-            })?;
-            inv.output_format
-                .codec()
-                .emit_value(value, &inv.emit)
-                .map_err(sops_core::Error::from)
-        }
-        None => decrypted.to_bytes(inv.output_format, &inv.emit),
-    }
-    .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
+    output(inv, decrypted, extract)
+}
+
+/// Writes the plaintext, or the value `extract` names.
+fn output(
+    inv: &Invocation,
+    decrypted: DecryptedFile,
+    extract: Option<Vec<tree_path::PathStep>>,
+) -> Result<()> {
+    let Some(steps) = extract else {
+        return inv.write_output_with(|out| decrypted.write_to(inv.output_format, &inv.emit, out));
+    };
+    let root = Node::Map(decrypted.documents.into_iter().next().unwrap_or_default());
+    let value = tree_path::lookup(&root, &steps).map_err(|e| {
+        let code = match e {
+            PathError::Syntax(_) => exit_code::INVALID_TREE_PATH_FORMAT,
+            _ => exit_code::ERROR_GENERIC,
+        };
+        fail(code, e.to_string())
+    })?;
+    let output = inv
+        .output_format
+        .codec()
+        .emit_value(value, &inv.emit)
+        .map_err(sops_core::Error::from)
+        .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
     inv.write_output(&output)
 }

@@ -34,12 +34,17 @@ pub fn run(inv: &Invocation) -> Result<()> {
         "Encrypting for {} key group(s)",
         opts.key_groups.len()
     ));
-    let encrypted = EncryptedFile::encrypt(docs, &opts)
+    let file = EncryptedFile::prepare_encryption(docs, &opts)
         .with_context(|| format!("Error encrypting {}", inv.display_name))?;
-    let output = encrypted
-        .to_bytes(inv.output_format, &inv.emit)
-        .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
-    inv.write_output(&output)
+    if file.can_encrypt_to(inv.output_format) {
+        // Encrypted and written a batch of entries at a time: the ciphertext of a large file
+        // is never in memory whole.
+        return inv.write_output_with(|out| file.encrypt_to(inv.output_format, &inv.emit, out));
+    }
+    let encrypted = file
+        .encrypt()
+        .with_context(|| format!("Error encrypting {}", inv.display_name))?;
+    inv.write_output_with(|out| encrypted.write_to(inv.output_format, &inv.emit, out))
 }
 
 /// `--keep-ciphertext-from OLD`: encrypts with OLD's data key, key groups and selectors, so
@@ -76,10 +81,7 @@ pub fn run_keeping(inv: &Invocation, old: &str) -> Result<()> {
     }
     .encrypt()
     .with_context(|| format!("Error encrypting {}", inv.display_name))?;
-    let output = encrypted
-        .to_bytes(inv.output_format, &inv.emit)
-        .with_context(|| format!("Error dumping file as {}", inv.output_format.name()))?;
-    inv.write_output(&output)
+    inv.write_output_with(|out| encrypted.write_to(inv.output_format, &inv.emit, out))
 }
 
 /// What a new file is encrypted for: keys and selectors from the flags, else from the

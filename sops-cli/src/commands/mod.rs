@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sops_core::error::exit_code;
-use sops_core::format::{EmitOptions, Format};
+use sops_core::format::{EmitOptions, Format, WriteError};
 
 use sops_core::config::{self, Config};
 
@@ -390,6 +390,50 @@ impl Invocation {
                 out.write_all(bytes)
                     .and_then(|_| out.flush())
                     .context("Could not write to stdout")
+            }
+        }
+    }
+
+    /// Like [`Invocation::write_output`], with the bytes written while `emit` produces them
+    /// (a large file's output is never in memory whole). Nothing is written, and no temp file
+    /// created, when `emit` fails before its first byte, as format errors do.
+    pub fn write_output_with(
+        &self,
+        emit: impl FnOnce(&mut dyn Write) -> Result<(), WriteError>,
+    ) -> Result<()> {
+        let target: Option<&Path> = if self.args.in_place {
+            self.input.as_deref()
+        } else {
+            self.args.output.as_deref().map(Path::new)
+        };
+        let dump_error = |e: sops_core::format::FormatError| {
+            anyhow::Error::new(sops_core::Error::from(e)).context(format!(
+                "Error dumping file as {}",
+                self.output_format.name()
+            ))
+        };
+        match target {
+            Some(path) => {
+                let write_error = |e: std::io::Error| {
+                    fail(
+                        exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
+                        format!("Could not write output file {}: {e}", path.display()),
+                    )
+                };
+                let mut w = sops_core::atomic::AtomicWriter::new(path);
+                match emit(&mut w) {
+                    Ok(()) => w.commit().map_err(write_error),
+                    Err(WriteError::Format(e)) => Err(dump_error(e)),
+                    Err(WriteError::Io(e)) => Err(write_error(e)),
+                }
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                match emit(&mut out) {
+                    Ok(()) => out.flush().context("Could not write to stdout"),
+                    Err(WriteError::Format(e)) => Err(dump_error(e)),
+                    Err(WriteError::Io(e)) => Err(e).context("Could not write to stdout"),
+                }
             }
         }
     }

@@ -27,7 +27,7 @@
 //! The [`super::binary`] format reuses both halves for its JSON wrapper.
 
 use super::{warm_map_items, warm_seq_items};
-use super::{Codec, EmitOptions, FormatError, Trailer};
+use super::{Codec, EmitOptions, FormatError, Trailer, WriteError};
 use crate::number::{format_float_f, format_float_g, push_float_json};
 use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
@@ -72,6 +72,41 @@ impl Codec for Json {
         emit_document_with_trailer(doc, trailer.for_document(0), opts)
     }
 
+    fn write_plain(
+        &self,
+        docs: &[Document],
+        opts: &EmitOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), WriteError> {
+        self.write_encrypted_with_trailer(docs, Trailer::default(), opts, out)
+    }
+
+    fn write_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), WriteError> {
+        let doc = docs
+            .first()
+            .ok_or_else(|| FormatError::Emit("Error marshaling to json: no document".into()))?;
+        let trailer = trailer.for_document(0);
+        if !super::always_emittable(std::slice::from_ref(doc), trailer) {
+            // Emit whole first, so that an error comes before any output.
+            out.write_all(&emit_document_with_trailer(doc, trailer, opts)?)?;
+            return Ok(());
+        }
+        let mut emitter = Emitter::new(opts, super::STREAM_CHUNK + 64 * 1024);
+        emitter.sink = Some(out);
+        emitter
+            .map(doc, trailer, 0)
+            .map_err(|e| FormatError::Emit(format!("Error marshaling to json: {e}")))?;
+        emitter.out.push(b'\n');
+        emitter.finish()?;
+        Ok(())
+    }
+
     fn emit_value(&self, value: &Node, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
         match value {
             // sops prints a string leaf as its raw bytes and a map as a whole file.
@@ -86,6 +121,37 @@ impl Codec for Json {
             }
         }
     }
+}
+
+/// [`super::write_in_batches`] for JSON.
+pub(crate) fn write_in_batches(
+    doc: &mut Document,
+    opts: &EmitOptions,
+    out: &mut dyn std::io::Write,
+    prepare: &mut dyn FnMut(&mut [MapItem]),
+    trailer: &mut dyn FnMut() -> Vec<Entry>,
+) -> Result<(), WriteError> {
+    let wrap = |e: String| FormatError::Emit(format!("Error marshaling to json: {e}"));
+    let mut emitter = Emitter::new(opts, super::STREAM_CHUNK + 64 * 1024);
+    emitter.sink = Some(out);
+    emitter.out.push(b'{');
+    let mut empty = true;
+    let mut start = 0;
+    while start < doc.items.len() {
+        let end = super::batch_end(&doc.items, start);
+        let batch = &mut doc.items[start..end];
+        prepare(batch);
+        emitter.map_items(batch, &mut empty, 0).map_err(wrap)?;
+        for item in batch.iter_mut() {
+            *item = MapItem::Comment(crate::tree::Comment::new(String::new()));
+        }
+        start = end;
+    }
+    let entries = trailer();
+    emitter.map_end(&entries, &mut empty, 0).map_err(wrap)?;
+    emitter.out.push(b'\n');
+    emitter.finish()?;
+    Ok(())
 }
 
 /// Parses a plaintext JSON file into one document, with sops's error messages.
@@ -105,8 +171,53 @@ pub(crate) fn parse_plain_document(input: &[u8]) -> Result<Document, FormatError
 /// The whole input must be valid JSON, as sops 3.11 checks it with `json.Unmarshal` before
 /// walking it. A top-level value that is not an object gets sops 3.13's explanation.
 pub(crate) fn parse_encrypted_document(input: &[u8]) -> Result<Document, FormatError> {
+    parse_encrypted_inner(Reader::new(input, true))
+}
+
+/// [`parse_encrypted_document`], handing the top-level entries to `hook` in batches as they
+/// are read (the hook may change them in place). Returns the document and how many top-level
+/// entries the hook had. On an error the hook may have seen some entries.
+pub(crate) fn parse_encrypted_handing_over(
+    input: &[u8],
+    hook: &mut dyn FnMut(&mut [MapItem]),
+) -> Result<(Document, usize), FormatError> {
     let mut reader = Reader::new(input, true);
+    reader.hook = Some(hook);
     let parsed = reader.top_level();
+    let handed = reader.handed;
+    let doc = encrypted_result(parsed, reader)?;
+    Ok((doc, handed))
+}
+
+/// The object of the last `"sops"` key of an encrypted JSON file, read on its own: a guess
+/// for [`crate::file::peek_metadata`], `None` when there is nothing that looks like one.
+pub(crate) fn peek_sops_object(input: &[u8]) -> Option<Node> {
+    let at = memchr::memmem::rfind(input, b"\"sops\"")?;
+    let mut i = at + 6;
+    while input.get(i).is_some_and(|c| is_space(*c)) {
+        i += 1;
+    }
+    if input.get(i) != Some(&b':') {
+        return None;
+    }
+    let brace = i + 1 + input[i + 1..].iter().position(|c| !is_space(*c))?;
+    if input[brace] != b'{' {
+        return None;
+    }
+    let mut reader = Reader::new(&input[brace..], false);
+    reader.top_level().ok().map(Node::Map)
+}
+
+fn parse_encrypted_inner(mut reader: Reader<'_>) -> Result<Document, FormatError> {
+    let parsed = reader.top_level();
+    encrypted_result(parsed, reader)
+}
+
+/// The outcome of reading an encrypted document, with sops's error messages.
+fn encrypted_result(
+    parsed: Result<Map, Fail>,
+    mut reader: Reader<'_>,
+) -> Result<Document, FormatError> {
     match parsed {
         Ok(doc) => {
             // sops looks for its metadata before it reads the numbers of the tree, so a file
@@ -196,7 +307,18 @@ struct Reader<'a> {
     strict: bool,
     /// The first out-of-range number seen in strict mode.
     range_error: Option<String>,
+    /// Receives the top-level entries in batches as they are read (see
+    /// [`parse_encrypted_handing_over`]).
+    hook: Option<RootHook<'a>>,
+    /// How many top-level entries `hook` had.
+    handed: usize,
 }
+
+/// Receives the top-level entries of a document in batches (see [`Reader::hook`]).
+type RootHook<'h> = &'h mut dyn FnMut(&mut [MapItem]);
+
+/// Top-level entries handed to a hook at a time, at least.
+const ROOT_BATCH: usize = 256;
 
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
@@ -211,6 +333,8 @@ impl<'a> Reader<'a> {
             stack: Vec::new(),
             strict,
             range_error: None,
+            hook: None,
+            handed: 0,
         }
     }
 
@@ -627,7 +751,15 @@ impl<'a> Reader<'a> {
         let mut map = Map::new();
         loop {
             match self.entry(depth) {
-                Ok(Some(entry)) => map.items.push(MapItem::Entry(entry)),
+                Ok(Some(entry)) => {
+                    map.items.push(MapItem::Entry(entry));
+                    if depth == 1 && map.items.len() >= self.handed + ROOT_BATCH {
+                        if let Some(hook) = self.hook.as_mut() {
+                            hook(&mut map.items[self.handed..]);
+                            self.handed = map.items.len();
+                        }
+                    }
+                }
                 Ok(None) | Err(Fail::Eof) => return Ok(map),
                 Err(e) => return Err(e),
             }
@@ -741,13 +873,17 @@ fn go_quote(s: &str) -> String {
 // Emitting
 // ---------------------------------------------------------------------------------------------
 
-/// Writes indented JSON into one buffer.
-struct Emitter {
+/// Writes indented JSON into one buffer, or in chunks to a sink.
+struct Emitter<'w> {
     out: Vec<u8>,
     indent: Vec<u8>,
+    /// Where full chunks of `out` go while writing; without one, the output stays in `out`.
+    sink: Option<&'w mut dyn std::io::Write>,
+    /// The first error of the sink; later chunks are dropped.
+    sink_error: Option<std::io::Error>,
 }
 
-impl Emitter {
+impl<'w> Emitter<'w> {
     fn new(opts: &EmitOptions, capacity: usize) -> Self {
         let indent = match opts.indent {
             None => b"\t".to_vec(),
@@ -756,6 +892,35 @@ impl Emitter {
         Emitter {
             out: Vec::with_capacity(capacity),
             indent,
+            sink: None,
+            sink_error: None,
+        }
+    }
+
+    /// Hands `out` to the sink once it holds a chunk (the writer never reads back its output).
+    #[inline]
+    fn maybe_flush(&mut self) {
+        if self.out.len() < super::STREAM_CHUNK {
+            return;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if self.sink_error.is_none() {
+                if let Err(e) = sink.write_all(&self.out) {
+                    self.sink_error = Some(e);
+                }
+            }
+            self.out.clear();
+        }
+    }
+
+    /// Writes what is left to the sink and reports its first error.
+    fn finish(mut self) -> std::io::Result<()> {
+        if let Some(e) = self.sink_error.take() {
+            return Err(e);
+        }
+        match self.sink.as_mut() {
+            Some(sink) => sink.write_all(&self.out),
+            None => Ok(()),
         }
     }
 
@@ -779,16 +944,33 @@ impl Emitter {
     fn map(&mut self, map: &Map, trailer: &[Entry], depth: usize) -> Result<(), String> {
         self.out.push(b'{');
         let mut empty = true;
-        for (i, item) in map.items.iter().enumerate() {
-            warm_map_items(&map.items, i);
+        self.map_items(&map.items, &mut empty, depth)?;
+        self.map_end(trailer, &mut empty, depth)
+    }
+
+    /// The entries of an object whose `{` is written; `empty`: none written yet.
+    fn map_items(
+        &mut self,
+        items: &[MapItem],
+        empty: &mut bool,
+        depth: usize,
+    ) -> Result<(), String> {
+        for (i, item) in items.iter().enumerate() {
+            warm_map_items(items, i);
             if let MapItem::Entry(entry) = item {
-                self.entry(entry, &mut empty, depth)?;
+                self.entry(entry, empty, depth)?;
+                self.maybe_flush();
             }
         }
+        Ok(())
+    }
+
+    /// The trailer entries and the end of an object.
+    fn map_end(&mut self, trailer: &[Entry], empty: &mut bool, depth: usize) -> Result<(), String> {
         for entry in trailer {
-            self.entry(entry, &mut empty, depth)?;
+            self.entry(entry, empty, depth)?;
         }
-        if !empty {
+        if !*empty {
             self.newline(depth);
         }
         self.out.push(b'}');

@@ -34,6 +34,88 @@ pub enum FormatError {
     Emit(String),
 }
 
+/// Why writing documents while they are emitted failed (see [`Codec::write_plain`]).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The tree cannot be written in the format; nothing was written.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The destination refused the bytes.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// About how many bytes a streaming emitter collects before handing them on: large enough
+/// that writes are few, small enough that a large file's output is never in memory whole.
+pub(crate) const STREAM_CHUNK: usize = 1 << 20;
+
+/// True when emitting `docs` and `trailer` as YAML or JSON cannot fail: no non-finite float
+/// (JSON has no spelling for one) and no nesting near the writers' depth limit. Only then do
+/// the streaming writers start writing before the end, so that an error is never reported
+/// after part of the output went out (sops writes nothing in that case).
+pub(crate) fn always_emittable(docs: &[Document], trailer: &[Entry]) -> bool {
+    fn node(n: &Node, depth: usize) -> bool {
+        if depth > 500 {
+            return false;
+        }
+        match n {
+            Node::Map(m) => map(&m.items, depth + 1),
+            Node::Seq(s) => s.items.iter().all(|i| match i {
+                SeqItem::Node(n) => node(n, depth + 1),
+                SeqItem::Comment(_) => true,
+            }),
+            Node::Scalar(Scalar::Float(f)) => f.is_finite(),
+            Node::Scalar(_) => true,
+        }
+    }
+    fn map(items: &[MapItem], depth: usize) -> bool {
+        items.iter().all(|i| match i {
+            MapItem::Entry(e) => node(&e.value, depth),
+            MapItem::Comment(_) => true,
+        })
+    }
+    docs.iter().all(|d| map(&d.items, 0)) && trailer.iter().all(|e| node(&e.value, 1))
+}
+
+/// Top-level items prepared and written at a time, at least, by the batch writers (see
+/// [`write_in_batches`]).
+pub(crate) const WRITE_BATCH: usize = 256;
+
+/// The end (exclusive) of the batch of top-level items that starts at `start`: at least
+/// [`WRITE_BATCH`] items, ending with an entry (an inline comment stays with the entry after
+/// it), or the rest.
+pub(crate) fn batch_end(items: &[MapItem], start: usize) -> usize {
+    let mut end = (start + WRITE_BATCH).min(items.len());
+    while end < items.len() && !matches!(items[end - 1], MapItem::Entry(_)) {
+        end += 1;
+    }
+    end
+}
+
+/// Writes a one-document YAML or JSON file whose top-level items are prepared batch by batch
+/// (`prepare` is called on each batch, in order, just before it is written; the batch is
+/// dropped once written), followed by the entries `trailer` gives once every batch is
+/// written. The bytes are those of [`Codec::write_encrypted_with_trailer`] on the prepared
+/// document with that trailer. `None` for other formats, or a document that
+/// [`always_emittable`] refuses: the caller does it the ordinary way.
+pub(crate) fn write_in_batches(
+    format: Format,
+    doc: &mut Document,
+    opts: &EmitOptions,
+    out: &mut dyn std::io::Write,
+    prepare: &mut dyn FnMut(&mut [MapItem]),
+    trailer: &mut dyn FnMut() -> Vec<Entry>,
+) -> Option<Result<(), WriteError>> {
+    if !always_emittable(std::slice::from_ref(doc), &[]) {
+        return None;
+    }
+    match format {
+        Format::Yaml => Some(yaml::write_in_batches(doc, opts, out, prepare, trailer)),
+        Format::Json => Some(json::write_in_batches(doc, opts, out, prepare, trailer)),
+        _ => None,
+    }
+}
+
 /// Options for emitting a file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmitOptions {
@@ -218,6 +300,35 @@ pub trait Codec: Sync {
         let mut docs = docs.to_vec();
         trailer.append_to(&mut docs);
         self.emit_encrypted(&docs, opts)
+    }
+
+    /// Writes plaintext documents to `out`: the bytes of [`Codec::emit_plain`]. YAML and JSON
+    /// hand them over in chunks while they are produced, so the output is never in memory
+    /// whole; the other formats emit into one buffer first. A [`WriteError::Format`] is
+    /// always reported before anything was written.
+    fn write_plain(
+        &self,
+        docs: &[Document],
+        opts: &EmitOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), WriteError> {
+        let bytes = self.emit_plain(docs, opts)?;
+        out.write_all(&bytes)?;
+        Ok(())
+    }
+
+    /// Writes encrypted documents and their trailer to `out`: the bytes of
+    /// [`Codec::emit_encrypted_with_trailer`], streamed as [`Codec::write_plain`] does.
+    fn write_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), WriteError> {
+        let bytes = self.emit_encrypted_with_trailer(docs, trailer, opts)?;
+        out.write_all(&bytes)?;
+        Ok(())
     }
 
     /// Emits one value on its own, for `--extract`.

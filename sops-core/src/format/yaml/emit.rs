@@ -12,8 +12,13 @@ use crate::tree::{Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 const MAX_DEPTH: usize = 1000;
 
 /// The output buffer with the little state yaml.v3's emitter keeps about the current line.
-pub(crate) struct Emitter {
+pub(crate) struct Emitter<'w> {
     pub(crate) out: Vec<u8>,
+    /// Where full chunks of `out` go while writing (see [`Emitter::maybe_flush`]); without
+    /// one, the whole output stays in `out`.
+    sink: Option<&'w mut dyn std::io::Write>,
+    /// The first error of the sink; later chunks are dropped.
+    sink_error: Option<std::io::Error>,
     best: usize,
     column: usize,
     /// Only indentation (and `-`/`?`/`:` indicators) written on this line so far.
@@ -35,17 +40,56 @@ enum Style {
     Literal,
 }
 
-impl Emitter {
+impl<'w> Emitter<'w> {
     /// A writer with the given indentation step, preallocating `capacity` bytes.
     pub(crate) fn new(best: usize, capacity: usize) -> Self {
         Emitter {
             out: Vec::with_capacity(capacity),
+            sink: None,
+            sink_error: None,
             best,
             column: 0,
             indention: true,
             whitespace: true,
             line_comment: Vec::new(),
             first_doc: true,
+        }
+    }
+
+    /// A writer that hands its output to `sink` in chunks of about
+    /// [`STREAM_CHUNK`](crate::format::STREAM_CHUNK) bytes as it goes, instead of keeping it.
+    /// The caller writes what is left in `out` at the end.
+    pub(crate) fn with_sink(best: usize, sink: &'w mut dyn std::io::Write) -> Self {
+        let mut e = Emitter::new(best, crate::format::STREAM_CHUNK + 64 * 1024);
+        e.sink = Some(sink);
+        e
+    }
+
+    /// Writes what is left in `out` to the sink and reports the sink's first error.
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        if let Some(e) = self.sink_error.take() {
+            return Err(e);
+        }
+        match self.sink.as_mut() {
+            Some(sink) => sink.write_all(&self.out),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands `out` to the sink once it holds a chunk. The writer never reads back what it
+    /// wrote, so the output can leave at any point.
+    #[inline]
+    fn maybe_flush(&mut self) {
+        if self.out.len() < crate::format::STREAM_CHUNK {
+            return;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if self.sink_error.is_none() {
+                if let Err(e) = sink.write_all(&self.out) {
+                    self.sink_error = Some(e);
+                }
+            }
+            self.out.clear();
         }
     }
 
@@ -177,6 +221,20 @@ impl Emitter {
                 parent,
             );
         }
+        self.map_items(items, indent, depth)?;
+        for e in trailer {
+            self.entry(e, indent, depth)?;
+        }
+        Ok(())
+    }
+
+    /// The items of a map at `indent` (not its trailer).
+    fn map_items(
+        &mut self,
+        items: &[MapItem],
+        indent: usize,
+        depth: usize,
+    ) -> Result<(), FormatError> {
         let mut inline: Vec<&str> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             warm_map_items(items, i);
@@ -194,13 +252,27 @@ impl Emitter {
                     self.entry(e, indent, depth)?
                 }
             }
+            self.maybe_flush();
         }
         // Inline comments with no value after them end the map, like other comments.
         for text in inline {
             self.comment(text, indent);
         }
+        Ok(())
+    }
+
+    /// Writes some top-level items of a document given in pieces: the same bytes as
+    /// [`Emitter::document`] as long as every piece but the last ends with an entry (an inline
+    /// comment waits for the entry after it) and the trailer is not empty (else an empty
+    /// document is written `{}`).
+    pub(crate) fn root_items(&mut self, items: &[MapItem]) -> Result<(), FormatError> {
+        self.map_items(items, 0, 0)
+    }
+
+    /// Writes the trailer of a document given in pieces (see [`Emitter::root_items`]).
+    pub(crate) fn root_trailer(&mut self, trailer: &[Entry]) -> Result<(), FormatError> {
         for e in trailer {
-            self.entry(e, indent, depth)?;
+            self.entry(e, 0, 0)?;
         }
         Ok(())
     }
@@ -1010,7 +1082,7 @@ pub(crate) fn node_block(node: &Node, best: usize) -> Result<Vec<u8>, FormatErro
     Ok(e.out)
 }
 
-impl Emitter {
+impl Emitter<'_> {
     fn top_seq(&mut self, seq: &Seq) -> Result<(), FormatError> {
         if seq.values().next().is_none() {
             return self.empty_flow("[", "]", std::iter::empty(), None);

@@ -19,7 +19,7 @@ mod parse;
 mod resolve;
 mod tabs;
 
-use super::{Codec, EmitOptions, FormatError, Trailer};
+use super::{Codec, EmitOptions, FormatError, Trailer, WriteError};
 use crate::tree::{Document, Node, Scalar};
 
 /// The YAML codec.
@@ -41,6 +41,16 @@ pub fn parse_without_fast_path(input: &[u8]) -> Result<Vec<Document>, FormatErro
     parse::parse_with(input, false)
 }
 
+/// Parses through the fast path only, handing the first document's top-level items to `hook`
+/// in batches as soon as they are final; `None` when the input needs the full parser (see
+/// `parse::parse_handing_over`).
+pub(crate) fn parse_handing_over(
+    input: &[u8],
+    hook: &mut dyn FnMut(&mut [crate::tree::MapItem]),
+) -> Option<(Vec<Document>, usize)> {
+    parse::parse_handing_over(input, hook)
+}
+
 impl Codec for Yaml {
     fn parse_plain(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {
         parse::parse(input)
@@ -57,6 +67,25 @@ impl Codec for Yaml {
         opts: &EmitOptions,
     ) -> Result<Vec<u8>, FormatError> {
         emit_documents(docs, trailer, opts)
+    }
+
+    fn write_plain(
+        &self,
+        docs: &[Document],
+        opts: &EmitOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), WriteError> {
+        write_documents(docs, Trailer::default(), opts, out)
+    }
+
+    fn write_encrypted_with_trailer(
+        &self,
+        docs: &[Document],
+        trailer: Trailer<'_>,
+        opts: &EmitOptions,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), WriteError> {
+        write_documents(docs, trailer, opts, out)
     }
 
     fn emit_value(&self, value: &Node, opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
@@ -86,6 +115,64 @@ fn emit_documents(
         e.end_document();
     }
     Ok(e.out)
+}
+
+/// [`emit_documents`] handing the output to `out` in chunks as it is produced.
+fn write_documents(
+    docs: &[Document],
+    trailer: Trailer<'_>,
+    opts: &EmitOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<(), WriteError> {
+    if !super::always_emittable(docs, trailer.entries) {
+        // Emit whole first, so that an error comes before any output.
+        out.write_all(&emit_documents(docs, trailer, opts)?)?;
+        return Ok(());
+    }
+    let mut e = emit::Emitter::with_sink(indent_step(opts), out);
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            e.out.extend_from_slice(b"---\n");
+        }
+        e.first_doc = i == 0;
+        e.document(doc, trailer.for_document(i))?;
+        e.end_document();
+    }
+    e.finish()?;
+    Ok(())
+}
+
+/// [`super::write_in_batches`] for YAML.
+pub(crate) fn write_in_batches(
+    doc: &mut Document,
+    opts: &EmitOptions,
+    out: &mut dyn std::io::Write,
+    prepare: &mut dyn FnMut(&mut [crate::tree::MapItem]),
+    trailer: &mut dyn FnMut() -> Vec<crate::tree::Entry>,
+) -> Result<(), WriteError> {
+    let mut e = emit::Emitter::with_sink(indent_step(opts), out);
+    e.first_doc = true;
+    let mut start = 0;
+    while start < doc.items.len() {
+        let end = super::batch_end(&doc.items, start);
+        let batch = &mut doc.items[start..end];
+        prepare(batch);
+        e.root_items(batch)?;
+        for item in batch.iter_mut() {
+            *item = crate::tree::MapItem::Comment(crate::tree::Comment::new(String::new()));
+        }
+        start = end;
+    }
+    let entries = trailer();
+    if entries.is_empty() && !doc.items.is_empty() {
+        // Cannot happen for an encrypted file (its metadata is the trailer); an empty map
+        // would be written `{}`, which the batch writer does not do.
+        return Err(FormatError::Emit("no metadata to write".into()).into());
+    }
+    e.root_trailer(&entries)?;
+    e.end_document();
+    e.finish()?;
+    Ok(())
 }
 
 /// About the number of bytes a map takes once written at nesting `depth` (keys, values,

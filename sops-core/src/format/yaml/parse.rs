@@ -105,7 +105,18 @@ enum Last {
     Flow(usize),
 }
 
-struct Builder {
+/// Receives the top-level items of the first document as they become final (see
+/// [`parse_handing_over`]).
+pub(crate) type RootHook<'h> = &'h mut dyn FnMut(&mut [MapItem]);
+
+/// Top-level items handed to a [`RootHook`] at a time, at least.
+const ROOT_BATCH: usize = 256;
+
+struct Builder<'h> {
+    /// Receives the first document's top-level items once final.
+    root_hook: Option<RootHook<'h>>,
+    /// How many top-level items of the first document `root_hook` had.
+    handed: usize,
     stack: Vec<Frame>,
     pending: Vec<Pending>,
     /// Each anchored node, with its size in nodes and its line.
@@ -197,6 +208,29 @@ fn parse_fast(text: &str) -> Result<Vec<Document>, bool> {
     // Line 0: a character outside the subset (or no final line break).
     .map_err(|line| line > 0)?;
     b.finish().map_err(|_| true)
+}
+
+/// Parses through the fast path only, handing the first document's top-level items to `hook`
+/// in batches as soon as they are final (the hook may change them in place, not add or remove
+/// any). Returns the documents and how many top-level items of the first document the hook
+/// had; `None` when the input is outside the fast path's subset or does not parse (the hook
+/// may then have seen some items: the caller starts again with [`parse`], which reports the
+/// error, if any).
+pub(crate) fn parse_handing_over(
+    input: &[u8],
+    hook: RootHook<'_>,
+) -> Option<(Vec<Document>, usize)> {
+    let text = std::str::from_utf8(input).ok()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut b = Builder::new();
+    b.root_hook = Some(hook);
+    super::fast::scan_from_line(text, |event, span| {
+        b.event(event, span, text)
+            .map_err(|_| super::fast::Unsupported)
+    })
+    .ok()?;
+    let handed = b.handed;
+    b.finish().ok().map(|docs| (docs, handed))
 }
 
 /// Parses with granit, which reads all of YAML.
@@ -380,9 +414,11 @@ fn libyaml_options() -> granit_parser::Options {
     o
 }
 
-impl Builder {
-    fn new() -> Builder {
+impl<'h> Builder<'h> {
+    fn new() -> Self {
         Builder {
+            root_hook: None,
+            handed: 0,
             stack: Vec::new(),
             pending: Vec::new(),
             anchors: HashMap::new(),
@@ -684,6 +720,9 @@ impl Builder {
                 if is_key && start == end && anchor == 0 && tag.is_none() {
                     self.check_implicit_empty_key(src, start, line)?;
                 }
+                if is_key && self.stack.len() == 1 && self.doc_index == 0 {
+                    self.hand_over_root_items();
+                }
                 if is_key {
                     let is_merge = self.doc_index == 0 && matches!(scalar, Value::Merge);
                     let key = match scalar {
@@ -760,6 +799,24 @@ impl Builder {
             _ => {}
         }
         Ok(())
+    }
+
+    /// At a new key of the first document's top-level block mapping, every item before it is
+    /// final (its value closed, the comments before the key placed, nothing can be inserted
+    /// before the key any more): hands them to the hook, a batch at a time.
+    fn hand_over_root_items(&mut self) {
+        let Some(hook) = self.root_hook.as_mut() else {
+            return;
+        };
+        if let Some(Frame::Map {
+            map, flow: false, ..
+        }) = self.stack.first_mut()
+        {
+            if map.items.len() >= self.handed + ROOT_BATCH {
+                hook(&mut map.items[self.handed..]);
+                self.handed = map.items.len();
+            }
+        }
     }
 
     /// Records `key` as the waiting key of the top map, checking for duplicates (first
