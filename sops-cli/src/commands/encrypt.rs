@@ -25,11 +25,14 @@ pub fn run(inv: &Invocation) -> Result<()> {
             "Error: must specify --filename-override when reading from stdin",
         ));
     }
-    let opts = options(inv)?;
+    // sops's order: the keys (flags or rule), then the file, then a key service for the
+    // data key.
+    let opts = config_options(inv)?;
     let input = inv.read_input()?;
     let docs = file::parse_plain_for_output(&input, inv.input_format, inv.output_format)
         .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
     drop(input);
+    super::load::require_local_keyservice(&inv.args)?;
     inv.log(&format!(
         "Encrypting for {} key group(s)",
         opts.key_groups.len()

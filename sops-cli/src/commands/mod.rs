@@ -36,6 +36,15 @@ use crate::exit::fail;
 /// Runs the command the command line asks for.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        // Checked before the config is read, as in sops.
+        Some(Command::Encrypt(c))
+            if c.file.is_none() && !c.common.in_place && c.common.filename_override.is_none() =>
+        {
+            Err(fail(
+                exit_code::ERROR_CONFLICTING_PARAMETERS,
+                "Error: must specify --filename-override when reading from stdin",
+            ))
+        }
         Some(Command::Encrypt(c)) => match c.keep_ciphertext_from {
             Some(old) => encrypt::run_keeping(&Invocation::new(c.common, c.file)?, &old),
             None => encrypt::run(&Invocation::new(c.common, c.file)?),
@@ -401,6 +410,24 @@ impl Invocation {
         &self,
         emit: impl FnOnce(&mut dyn Write) -> Result<(), WriteError>,
     ) -> Result<()> {
+        self.check_indent()?;
+        let dump_error = |e: sops_core::format::FormatError| {
+            anyhow::Error::new(sops_core::Error::from(e)).context(format!(
+                "Error dumping file as {}",
+                self.output_format.name()
+            ))
+        };
+        if let Some(captured) = &self.captured {
+            let mut bytes = Vec::new();
+            return match emit(&mut bytes) {
+                Ok(()) => {
+                    *captured.borrow_mut() = Some(bytes);
+                    Ok(())
+                }
+                Err(WriteError::Format(e)) => Err(dump_error(e)),
+                Err(WriteError::Io(e)) => Err(e).context("Could not write the output"),
+            };
+        }
         let target: Option<&Path> = if self.args.in_place {
             self.input.as_deref()
         } else {
