@@ -98,6 +98,9 @@ pub(super) fn options(inv: &Invocation) -> Result<EncryptOptions> {
 
 /// [`options`] without the key-service check (sops's `getEncryptConfig`).
 pub(super) fn config_options(inv: &Invocation) -> Result<EncryptOptions> {
+    // The key services route every recipient built below: set them up first.
+    #[cfg(feature = "keyservice")]
+    super::load::key_services(&inv.args);
     // As in sops, a config file with creation rules must have one for this file, even when
     // keys are given on the command line.
     let kms_context = kms_context(inv)?;
