@@ -80,6 +80,8 @@ enum Place {
     ByColumn,
     /// Head comment of the next content: waits for it.
     Head,
+    /// Foot of the block collection at this depth of the stack (see [`no_final_break_feet`]).
+    AtDepth(usize),
 }
 
 /// An own-line comment waiting for the event that decides where it goes.
@@ -1142,7 +1144,7 @@ impl Builder {
     /// `deepest_col` is the column of that innermost closing collection.
     /// `block_indent` is yaml.v3's indentation of that collection (for a block sequence, the
     /// column of its dashes, which for an indentless one is its parent map's).
-    fn plan_pending(&mut self, deepest_col: usize, block_indent: usize, src: &str) {
+    fn plan_pending(&mut self, deepest_col: usize, block_indent: usize, is_map: bool, src: &str) {
         let Some(last) = self.pending.last() else {
             return;
         };
@@ -1191,6 +1193,7 @@ impl Builder {
                 }
                 if at_eof {
                     feet_before_last_group(&mut self.pending, block_indent, src);
+                    self.no_final_break_feet((deepest_col, block_indent, is_map), src);
                 }
             }
             Some(n) => {
@@ -1207,6 +1210,45 @@ impl Builder {
                         Place::ByColumn
                     };
                 }
+            }
+        }
+    }
+
+    /// At the end of an input whose last line is a comment without a line break, yaml.v3
+    /// closes the blocks indented at most that line's length only at the stream's end, after
+    /// the comments (`yaml_parser_fetch_stream_end`): the innermost of them, when it is a map,
+    /// keeps the comments left of its indentation (the reference: `a:\n  k6: x\n# c` keeps
+    /// `# c` in the inner map; with a final `\n` it goes to the top level). The blocks indented
+    /// further were closed before the comments, as usual. `deepest_col`/`block_indent`: the
+    /// closing innermost collection (column, indentation, is a map), already popped.
+    fn no_final_break_feet(&mut self, deepest: (usize, usize, bool), src: &str) {
+        if src.ends_with(['\n', '\r']) {
+            return;
+        }
+        let last_line = src.rsplit(['\n', '\r']).next().unwrap_or("");
+        if !last_line.trim_start_matches([' ', '\t']).starts_with('#') {
+            return;
+        }
+        let width = last_line.chars().count();
+        // The innermost block (the popped one, at depth `stack.len()`, then the stack's)
+        // whose indentation is at most `width`.
+        let popped = (self.stack.len(), deepest.0, deepest.1, deepest.2);
+        let frames = self.stack.iter().enumerate().rev().map(|(d, f)| match f {
+            Frame::Map { col, .. } => (d, *col, *col, true),
+            Frame::Seq { col, dash_col, .. } => (d, *col, *dash_col, false),
+        });
+        let Some((depth, col, _, is_map)) = std::iter::once(popped)
+            .chain(frames)
+            .find(|&(_, _, indent, _)| indent <= width)
+        else {
+            return;
+        };
+        if !is_map {
+            return;
+        }
+        for p in &mut self.pending {
+            if p.place == Place::ByColumn && p.col < col {
+                p.place = Place::AtDepth(depth);
             }
         }
     }
@@ -1229,7 +1271,7 @@ impl Builder {
                 Frame::Seq { dash_col, .. } => *dash_col,
                 Frame::Map { col, .. } => *col,
             };
-            self.plan_pending(col, block_indent, src);
+            self.plan_pending(col, block_indent, matches!(frame, Frame::Map { .. }), src);
             // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
             // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
             // after a blank line).
@@ -1276,6 +1318,7 @@ impl Builder {
                     Place::Deepest => true,
                     Place::ByColumn | Place::Open => p.col >= foot_col,
                     Place::Head => false,
+                    Place::AtDepth(d) => d == self.stack.len(),
                 };
                 if !take {
                     break;

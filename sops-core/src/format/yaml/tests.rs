@@ -1370,3 +1370,37 @@ fn comment_glued_to_a_closing_quote_or_bracket() {
         Some(Node::str("x\u{2028}y"))
     );
 }
+
+/// A comment on the last line of an input without a final line break: yaml.v3 closes the
+/// blocks indented at most that line's length after it, so the innermost such map keeps it
+/// (expected outputs: the reference 3.11's encrypted layouts; seed s4 yaml #1).
+#[test]
+fn comment_on_a_last_line_without_a_line_break() {
+    for (input, want) in [
+        ("a:\n  k6: x\n# c", "a:\n    k6: x\n    # c\n"),
+        ("a:\n  k6: x\n# c\n", "a:\n    k6: x\n# c\n"),
+        ("a:\n  k6: x\n# c\n# d", "a:\n    k6: x\n    # c\n    # d\n"),
+        ("a:\n  k6: x\n# c\n\n# d", "a:\n    k6: x\n    # c\n# d\n"),
+        ("a:\n  k6: x\n\n# c", "a:\n    k6: x\n# c\n"),
+        (
+            "a:\n  b:\n    k: x\n# c",
+            "a:\n    b:\n        k: x\n    # c\n",
+        ),
+        (
+            "a:\n  b:\n    k: x\n# cccc",
+            "a:\n    b:\n        k: x\n        # cccc\n",
+        ),
+        (
+            "a:\n  b:\n    k: x\n  # c",
+            "a:\n    b:\n        k: x\n        # c\n",
+        ),
+        ("a:\n  - x\n# c", "a:\n    - x\n# c\n"),
+        ("a:\n  - k: x\n# c", "a:\n    - k: x\n# c\n"),
+        ("a:\n  - k: x\n# cccc", "a:\n    - k: x\n      # cccc\n"),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
