@@ -1253,6 +1253,44 @@ impl Builder {
         }
     }
 
+    /// yaml.v3 ends an indentless block sequence (`k:\n- a`, its dashes at its map's keys'
+    /// column) with an event that takes no comments: when the next content is a key of that
+    /// map, the own-line comments after the sequence's last item (the innermost closing
+    /// collection) are the head of that key (the reference: `k2:\n- a\n  # c\nyes: 1` puts
+    /// `# c` at the top level; seed s4 yaml #101).
+    fn indentless_sequence_end(&mut self, frame: &Frame, src: &str) {
+        let Frame::Seq {
+            dash_col,
+            flow: false,
+            ..
+        } = frame
+        else {
+            return;
+        };
+        if !matches!(self.stack.last(), Some(Frame::Map { col, flow: false, .. }) if col == dash_col)
+        {
+            return;
+        }
+        let Some(last) = self.pending.last() else {
+            return;
+        };
+        if next_content_column(src, last.end) != Some(*dash_col) {
+            return;
+        }
+        // Comments before the first blank line stay in the sequence (`k2:\n- a\n  # c\n# e\n\n# d\nyes: 1`
+        // keeps `# c` and `# e`), not after an empty item.
+        let from = (0..self.pending.len())
+            .find(|&i| !self.last_empty && blank_line_before(src, self.pending[i].end))
+            .unwrap_or(0);
+        for (i, p) in self.pending.iter_mut().enumerate() {
+            p.place = if i < from {
+                Place::Deepest
+            } else {
+                Place::Head
+            };
+        }
+    }
+
     fn end_collection(&mut self, src: &str) -> Result<(), FormatError> {
         let Some(mut frame) = self.stack.pop() else {
             return Ok(());
@@ -1271,7 +1309,11 @@ impl Builder {
                 Frame::Seq { dash_col, .. } => *dash_col,
                 Frame::Map { col, .. } => *col,
             };
+            let innermost = self.pending.last().is_some_and(|p| p.place == Place::Open);
             self.plan_pending(col, block_indent, matches!(frame, Frame::Map { .. }), src);
+            if innermost {
+                self.indentless_sequence_end(&frame, src);
+            }
             // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
             // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
             // after a blank line).

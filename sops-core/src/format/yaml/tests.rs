@@ -1404,3 +1404,45 @@ fn comment_on_a_last_line_without_a_line_break() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// Own-line comments after the last item of an indentless sequence, before a key of its map:
+/// yaml.v3's end of such a sequence takes no comments, so they are the key's head comment,
+/// up to the first blank line (the reference 3.11's encrypted layouts; seed s4 yaml #101).
+#[test]
+fn comments_after_an_indentless_sequence_before_a_key() {
+    for (input, want) in [
+        (
+            "k2:\n-\n  # c\nyes: 1\n",
+            "k2:\n    - null\n# c\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n- a\n  # c\nyes: 1\n",
+            "k2:\n    - a\n# c\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n- a\n  # c\n# e\n\n  # d\nyes: 1\n",
+            "k2:\n    - a\n    # c\n    # e\n# d\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n-\n  # c\n\n# d\nyes: 1\n",
+            "k2:\n    - null\n# c\n# d\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n  - a\n  # c\nyes: 1\n",
+            "k2:\n    - a\n    # c\n\"yes\": 1\n",
+        ),
+        (
+            "x:\n  k2:\n  - a\n    # c\n  yes: 1\n",
+            "x:\n    k2:\n        - a\n    # c\n    \"yes\": 1\n",
+        ),
+        (
+            "k2:\n- k: a\n  # c\nyes: 1\n",
+            "k2:\n    - k: a\n      # c\n\"yes\": 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
