@@ -1069,13 +1069,16 @@ impl Builder {
         line: usize,
     ) -> Result<(), FormatError> {
         let Some(Frame::Map {
-            flow: false,
+            flow,
             line: map_line,
             ..
         }) = self.stack.last()
         else {
             return Ok(());
         };
+        if *flow {
+            return check_flow_empty_key(src, start, line);
+        }
         if !src
             .get(start..)
             .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with(':'))
@@ -1593,6 +1596,32 @@ fn check_tag_end(src: &str, at: usize, line: usize) -> Result<(), FormatError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// yaml.v3 has no empty implicit key in a flow collection either: a `:` right after `{`, `[` or
+/// `,` (`k: {: x}`, `[a, : x]`) is "did not find expected node content" (the reference, exit 2),
+/// named at the `:`'s line counted from 0 (left out when 0). `{? : x}` is read (a null key).
+/// `start`: where granit put the empty key, `line` its line (from 1).
+fn check_flow_empty_key(src: &str, start: usize, line: usize) -> Result<(), FormatError> {
+    let start = start.min(src.len());
+    if !src[start..]
+        .trim_start_matches([' ', '\t', '\r', '\n'])
+        .starts_with(':')
+    {
+        return Ok(());
+    }
+    if !src[..start]
+        .trim_end_matches([' ', '\t', '\r', '\n'])
+        .ends_with(['{', '[', ','])
+    {
+        return Ok(());
+    }
+    let at = line.saturating_sub(1);
+    Err(perr(if at == 0 {
+        "yaml: did not find expected node content".to_string()
+    } else {
+        format!("yaml: line {at}: did not find expected node content")
+    }))
 }
 
 /// At the end of the input, after a blank line: yaml.v3 splits the comments where one starts

@@ -1446,3 +1446,32 @@ fn comments_after_an_indentless_sequence_before_a_key() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// An empty implicit key in a flow collection is yaml.v3's "did not find expected node
+/// content" (the reference 3.11, exit 2); an explicit one (`{? : x}`) is a null key (23).
+#[test]
+fn empty_implicit_key_in_a_flow_collection() {
+    let code = |input: &str| match Yaml.parse_plain(input.as_bytes()) {
+        Ok(_) => "ok".to_string(),
+        Err(FormatError::Unsupported(_)) => "23".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let err = "yaml: did not find expected node content";
+    assert_eq!(code("k: {: x}\n"), err);
+    assert_eq!(code("{: x}\n"), err);
+    assert_eq!(code("k: [: x]\n"), err);
+    assert_eq!(
+        code("a: 1\nb: 2\nk: {: x}\n"),
+        "yaml: line 2: did not find expected node content"
+    );
+    assert_eq!(
+        code("a: 1\nk: [a, : x]\n"),
+        "yaml: line 1: did not find expected node content"
+    );
+    assert_eq!(
+        code("k: {a: 1,\n  : x}\n"),
+        "yaml: line 1: did not find expected node content"
+    );
+    assert_eq!(code("k: {? : x}\n"), "23");
+    assert_eq!(code("k: {\"\": x}\n"), "ok");
+}
