@@ -82,6 +82,8 @@ enum Place {
     Head,
     /// Foot of the block collection at this depth of the stack (see [`no_final_break_feet`]).
     AtDepth(usize),
+    /// Foot of the next block sequence item (see [`Builder::foot_of_next_item`]).
+    NextItem,
 }
 
 /// An own-line comment waiting for the event that decides where it goes.
@@ -141,6 +143,9 @@ struct Builder {
     after_first: Option<(usize, String)>,
     /// The previous document ended with `...`.
     prev_explicit_end: bool,
+    /// Comments yaml.v3 places after the first entry stored at this stack depth (the foot of
+    /// the next block sequence item, see [`Builder::foot_of_next_item`]).
+    next_foot: Option<(usize, Vec<String>)>,
 }
 
 fn perr(msg: impl Into<String>) -> FormatError {
@@ -405,6 +410,7 @@ impl Builder {
             prev_explicit_end: false,
             last_empty: false,
             after_first: None,
+            next_foot: None,
         }
     }
 
@@ -531,6 +537,9 @@ impl Builder {
                         src.get(last.end..)
                             .is_some_and(|rest| rest.trim().is_empty())
                     });
+                if let Some((_, texts)) = self.next_foot.take() {
+                    texts.into_iter().for_each(|t| root.push_comment(t));
+                }
                 let target = match self.docs.last_mut() {
                     Some(prev) if to_previous => prev,
                     _ => &mut root,
@@ -926,6 +935,18 @@ impl Builder {
         if self.pending.is_empty() {
             return;
         }
+        if self.pending.iter().any(|p| p.place == Place::NextItem) {
+            let (feet, rest): (Vec<Pending>, Vec<Pending>) = self
+                .pending
+                .drain(..)
+                .partition(|p| p.place == Place::NextItem);
+            self.pending = rest;
+            let texts = feet.into_iter().map(|p| p.text);
+            match &mut self.next_foot {
+                Some((_, v)) => v.extend(texts),
+                None => self.next_foot = Some((self.stack.len(), texts.collect())),
+            }
+        }
         if let Some(top) = self.stack.last_mut() {
             for p in self.pending.drain(..) {
                 top.push_comment(p.text);
@@ -1009,7 +1030,11 @@ impl Builder {
                 for p in keep {
                     let (text, c) = (p.text, p.col);
                     // An encrypted comment written before `- ` is the item map's head comment.
-                    if (c < col && !(is_map && super::emit::is_enc_comment(&text))) || top.flow() {
+                    if p.place == Place::NextItem && !top.flow() {
+                        self.pending.push(Pending { text, col: c, ..p });
+                    } else if (c < col && !(is_map && super::emit::is_enc_comment(&text)))
+                        || top.flow()
+                    {
                         top.push_comment(text);
                     } else {
                         self.pending.push(Pending { text, col: c, ..p });
@@ -1213,7 +1238,64 @@ impl Builder {
                         Place::ByColumn
                     };
                 }
+                self.foot_of_next_item(n, block_indent, src);
             }
+        }
+    }
+
+    /// yaml.v3 splits the comments after content at their first empty line: the group before
+    /// it is a foot comment, which, when left of the innermost block's indentation
+    /// (`block_indent`), belongs to the next token (`yaml_parser_scan_comments`). When that is
+    /// the `-` of a block sequence item (at column `next_col`), the comment is that item's
+    /// foot: sops writes it after the item's first entry (the reference: `k:\n- - x\n# c\n\n-
+    /// k5: a\n  k6: b` puts `# c` after `k5: a`). libyaml's comment lookahead steps over a CRLF
+    /// byte by byte and sees an empty line after every CRLF comment line (seed s4 yaml #135).
+    fn foot_of_next_item(&mut self, next_col: usize, block_indent: usize, src: &str) {
+        let Some(first) = self.pending.first() else {
+            return;
+        };
+        let col = first.col;
+        if col == usize::MAX || col >= block_indent || blank_line_before(src, first.end) {
+            return;
+        }
+        // The group: up to the first empty line (a CRLF ends it after its first line).
+        let mut len = 0;
+        for p in &self.pending {
+            if p.col != col || p.after_props || (len > 0 && blank_line_before(src, p.end)) {
+                return;
+            }
+            len += 1;
+            if blank_after(src, p.end) {
+                break;
+            }
+        }
+        if !blank_after(src, self.pending[len - 1].end) {
+            return;
+        }
+        // The next content is a block sequence item, and no block closing before it is
+        // indented at the comments' column (its end would take them).
+        let Some(line) = src[self.pending[len - 1].end.min(src.len())..]
+            .split('\n')
+            .skip(1)
+            .find(|l| {
+                let t = l.trim_start_matches([' ', '\t']).trim_end_matches('\r');
+                !t.is_empty() && !t.starts_with('#')
+            })
+        else {
+            return;
+        };
+        let t = line.trim_start_matches(' ');
+        if !(t.starts_with('-') && t[1..].starts_with([' ', '\t', '\r']) || t == "-") {
+            return;
+        }
+        if self.stack.iter().any(|f| match f {
+            Frame::Map { col: c, flow, .. } => !flow && *c == col && *c > next_col,
+            Frame::Seq { dash_col, flow, .. } => !flow && *dash_col == col && *dash_col > next_col,
+        }) {
+            return;
+        }
+        for p in &mut self.pending[..len] {
+            p.place = Place::NextItem;
         }
     }
 
@@ -1281,10 +1363,16 @@ impl Builder {
             return;
         }
         // Comments before the first blank line stay in the sequence (`k2:\n- a\n  # c\n# e\n\n# d\nyes: 1`
-        // keeps `# c` and `# e`), not after an empty item.
-        let from = (0..self.pending.len())
-            .find(|&i| !self.last_empty && blank_line_before(src, self.pending[i].end))
-            .unwrap_or(0);
+        // keeps `# c` and `# e`; a CRLF comment line counts as followed by one, see
+        // [`blank_after`]), not after an empty item.
+        let from = match self.pending.first() {
+            Some(first) if !self.last_empty && !blank_line_before(src, first.end) => self
+                .pending
+                .iter()
+                .position(|p| blank_after(src, p.end))
+                .map_or(0, |i| i + 1),
+            _ => 0,
+        };
         for (i, p) in self.pending.iter_mut().enumerate() {
             p.place = if i < from {
                 Place::Deepest
@@ -1364,6 +1452,7 @@ impl Builder {
                     Place::ByColumn | Place::Open => p.col >= foot_col,
                     Place::Head => false,
                     Place::AtDepth(d) => d == self.stack.len(),
+                    Place::NextItem => false,
                 };
                 if !take {
                     break;
@@ -1473,6 +1562,13 @@ impl Builder {
                         self.after_first = Some((depth, text));
                     }
                 }
+                if let Some((depth, texts)) = self.next_foot.take() {
+                    if depth == depth_now {
+                        texts.into_iter().for_each(|t| map.push_comment(t));
+                    } else {
+                        self.next_foot = Some((depth, texts));
+                    }
+                }
                 self.last = if leaf {
                     Last::Leaf(map.items.len() - 1)
                 } else {
@@ -1487,6 +1583,16 @@ impl Builder {
                             .push(SeqItem::Comment(crate::tree::Comment::new(text)));
                     } else {
                         self.after_first = Some((depth, text));
+                    }
+                }
+                if let Some((depth, texts)) = self.next_foot.take() {
+                    if depth == depth_now {
+                        for t in texts {
+                            seq.items
+                                .push(SeqItem::Comment(crate::tree::Comment::new(t)));
+                        }
+                    } else {
+                        self.next_foot = Some((depth, texts));
                     }
                 }
                 self.last = if leaf {
@@ -1574,6 +1680,17 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .rsplit('\n')
             .next()
             .is_some_and(|l| l.trim().is_empty())
+}
+
+/// True if the comment ending at byte `end` is followed by an empty line, as libyaml's comment
+/// lookahead sees it: it steps over a line break byte by byte, so the `\n` of a CRLF after a
+/// comment reads as an empty line of its own.
+fn blank_after(src: &str, end: usize) -> bool {
+    let rest = &src[end.min(src.len())..];
+    rest.starts_with("\r\n")
+        || rest
+            .strip_prefix('\n')
+            .is_some_and(|r| r.split('\n').next().is_some_and(|l| l.trim().is_empty()))
 }
 
 /// yaml.v3 reads a tag up to the first character that cannot be in a URI, which takes `]`

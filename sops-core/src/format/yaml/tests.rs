@@ -1475,3 +1475,60 @@ fn empty_implicit_key_in_a_flow_collection() {
     assert_eq!(code("k: {? : x}\n"), "23");
     assert_eq!(code("k: {\"\": x}\n"), "ok");
 }
+
+/// A comment group left of the innermost block, followed by an empty line, before the `-` of
+/// the next item: yaml.v3 makes it that item's foot, which sops writes after the item's first
+/// entry. libyaml's comment lookahead sees an empty line after every CRLF comment line (the
+/// reference 3.11's encrypted layouts; seed s4 yaml #135).
+#[test]
+fn foot_of_the_next_item_and_crlf_comments() {
+    for (input, want) in [
+        (
+            "k4:\r\n-\r\n  - 'x'\r\n# c3\r\n- k5: a\r\n",
+            "k4:\r\n    - - x\r\n    - k5: a\r\n      # c3\r\n",
+        ),
+        (
+            "k4:\n-\n  - 'x'\n# c3\n\n- k5: a\n",
+            "k4:\n    - - x\n    - k5: a\n      # c3\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n\n- k5: a\n  k6: b\n",
+            "k4:\n    - - x\n    - k5: a\n      # c3\n      k6: b\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n\n- - y\n",
+            "k4:\n    - - x\n    - - \"y\"\n      # c3\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n# c4\n\n- k5\n",
+            "k4:\n    - - x\n    - k5\n    # c3\n    # c4\n",
+        ),
+        (
+            "k4:\r\n- - x\r\n# c3\r\n# c4\r\n- k5\r\n",
+            "k4:\r\n    - - x\r\n    # c4\r\n    - k5\r\n    # c3\r\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n- k5\n",
+            "k4:\n    - - x\n    # c3\n    - k5\n",
+        ),
+        ("a:\n- x\n# c\n\nb: 1\n", "a:\n    - x\n    # c\nb: 1\n"),
+        (
+            "a:\r\n- x\r\n  # c\r\nb: 1\r\n",
+            "a:\r\n    - x\r\n    # c\r\nb: 1\r\n",
+        ),
+        (
+            "a:\r\n- x\r\n  # c\r\n  # d\r\nb: 1\r\n",
+            "a:\r\n    - x\r\n    # c\r\n# d\r\nb: 1\r\n",
+        ),
+        (
+            "a:\r\n-\r\n  # c\r\nb: 1\r\n",
+            "a:\r\n    - null\r\n# c\r\nb: 1\r\n",
+        ),
+    ] {
+        // (sops writes LF line breaks.)
+        assert_eq!(roundtrip(input), want.replace("\r\n", "\n"), "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
