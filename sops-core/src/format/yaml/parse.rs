@@ -146,6 +146,9 @@ struct Builder {
     /// Comments yaml.v3 places after the first entry stored at this stack depth (the foot of
     /// the next block sequence item, see [`Builder::foot_of_next_item`]).
     next_foot: Option<(usize, Vec<String>)>,
+    /// A tag that yaml.v3 reads further than granit (see [`tag_read_on`]): the bytes to
+    /// rewrite before parsing again.
+    retag: Option<(usize, usize)>,
 }
 
 fn perr(msg: impl Into<String>) -> FormatError {
@@ -228,8 +231,14 @@ fn parse_full_with(
     // before its `#`.
     for _ in 0..64 {
         match parse_granit(&text, &seps, may_have_tabs) {
+            Err(Failure::Retag(range)) => retag(text.to_mut(), range),
             Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
                 Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
+                None if tag_error_range(&text, &e).is_some() => {
+                    if let Some(range) = tag_error_range(&text, &e) {
+                        retag(text.to_mut(), range);
+                    }
+                }
                 None => match glued_comment_at(&text, &e) {
                     Some(at) => {
                         text.to_mut().insert(at, ' ');
@@ -247,11 +256,14 @@ fn parse_full_with(
     parse_granit(&text, &seps, may_have_tabs).map_err(|f| match f {
         Failure::Scan(e) => scan_error(&e),
         Failure::Format(e) => e,
+        Failure::Retag(_) => perr("yaml: did not find expected whitespace or line break"),
     })
 }
 
 enum Failure {
     Scan(granit_parser::ScanError),
+    /// Rewrite these bytes of a tag (see [`tag_read_on`]) and parse again.
+    Retag((usize, usize)),
     Format(FormatError),
 }
 
@@ -284,6 +296,9 @@ fn parse_granit(
             b.record_for_tabs(&event, span);
         }
         if let Err(e) = b.event(event, span, text) {
+            if let Some(range) = b.retag {
+                return Err(Failure::Retag(range));
+            }
             // libyaml's scanner would have stopped at a refused tab before this.
             if let (Some(rec), Some(at)) = (&b.tabs, span.start.byte_offset()) {
                 let line_end = text[at.min(text.len())..]
@@ -298,6 +313,78 @@ fn parse_granit(
         super::tabs::check(text, rec).map_err(Failure::Format)?;
     }
     b.finish().map_err(Failure::Format)
+}
+
+/// yaml.v3 reads a tag as libyaml does (`yaml_parser_scan_tag_uri`): after the handle, every
+/// URI character, `,`, `[` and `]` included, in any context, up to a blank or a line break
+/// (the reference: `[!custom, 1]` is `["1"]`, `k: !t, x` is `k: x`). When the tag granit read
+/// ends at `at` on a `,` or `[` that yaml.v3 reads on, followed by a blank, returns the range
+/// of the tag's rest: those characters are rewritten `_` (tags other than the standard ones
+/// make strings in sops, whatever their name) and the input parsed again.
+fn tag_read_on(src: &str, at: usize) -> Option<(usize, usize)> {
+    let rest = src.get(at..)?;
+    if !rest.starts_with([',', '[']) {
+        return None;
+    }
+    let before = &src[..at];
+    let word = before
+        .rsplit([' ', '\t', '\n', '\r', '[', '{', ','])
+        .next()
+        .unwrap_or("");
+    if !word.starts_with('!') || word.starts_with("!<") {
+        return None;
+    }
+    let len = rest
+        .bytes()
+        .take_while(|&b| b.is_ascii_alphanumeric() || b"_-;/?:@&=+$,.!~*'()[]%".contains(&b))
+        .count();
+    let end = at + len;
+    let blank = src[end..]
+        .chars()
+        .next()
+        .is_none_or(|c| " \t\r\n".contains(c));
+    (blank && src[at..end].contains([',', '[', ']'])).then_some((at, end))
+}
+
+/// The tag granit refused for what follows it (`k: !t, x`), when yaml.v3 reads that on into
+/// the tag: the range to rewrite (see [`tag_read_on`]).
+fn tag_error_range(text: &str, e: &granit_parser::ScanError) -> Option<(usize, usize)> {
+    if !e
+        .info()
+        .contains("did not find expected whitespace or line break")
+    {
+        return None;
+    }
+    let m = e.marker().byte_offset()?.min(text.len());
+    // The marker is at the tag's start or after it: find the tag's `!` on that line.
+    let line_start = text[..m].rfind('\n').map_or(0, |n| n + 1);
+    let line_end = text[m..].find('\n').map_or(text.len(), |n| m + n);
+    let line = &text[line_start..line_end];
+    let mut search = 0;
+    while let Some(i) = line[search..].find('!') {
+        let bang = line_start + search + i;
+        let after = &text[bang..];
+        let tag_len = after
+            .bytes()
+            .take_while(|&b| !b" \t\r\n,[]{}".contains(&b))
+            .count();
+        if let Some(range) = tag_read_on(text, bang + tag_len) {
+            if range.0 >= m.min(range.0) {
+                return Some(range);
+            }
+        }
+        search += i + 1;
+    }
+    None
+}
+
+/// Rewrites the `,`, `[` and `]` of `range` (see [`tag_read_on`]) as `_`.
+fn retag(text: &mut String, range: (usize, usize)) {
+    let fixed: String = text[range.0..range.1]
+        .chars()
+        .map(|c| if matches!(c, ',' | '[' | ']') { '_' } else { c })
+        .collect();
+    text.replace_range(range.0..range.1, &fixed);
 }
 
 /// Where granit refused a comment glued to a closing quote or bracket (`'a'#c`, `[a]#c`),
@@ -411,6 +498,7 @@ impl Builder {
             last_empty: false,
             after_first: None,
             next_foot: None,
+            retag: None,
         }
     }
 
@@ -628,7 +716,12 @@ impl Builder {
                 self.last = Last::None;
                 self.bump(line)?;
                 if tag.is_some() {
-                    check_tag_end(src, span.start.byte_offset().unwrap_or(0), line)?;
+                    let at = span.start.byte_offset().unwrap_or(0);
+                    if let Some(range) = tag_read_on(src, at) {
+                        self.retag = Some(range);
+                        return Err(perr("yaml: tag read on"));
+                    }
+                    check_tag_end(src, at, line)?;
                 }
                 if !self.seps.is_empty() {
                     let (start, end) = (

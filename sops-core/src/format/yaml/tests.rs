@@ -1532,3 +1532,40 @@ fn foot_of_the_next_item_and_crlf_comments() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// yaml.v3 reads `,`, `[` and `]` into a tag in any context (libyaml's tag URI characters),
+/// up to a blank: the reference 3.11 decrypts `[!custom, 1]` to `["1"]` and `k: !t, x` to
+/// `k: x` (tagged scalars are strings in sops).
+#[test]
+fn tags_read_on_over_flow_indicators() {
+    let value = |input: &str| {
+        let docs = Yaml
+            .parse_plain(input.as_bytes())
+            .unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        docs[0].get("k").cloned()
+    };
+    let seq = |items: &[&str]| {
+        let mut s = Seq::new();
+        for i in items {
+            s.items.push(SeqItem::Node(Node::str(*i)));
+        }
+        Some(Node::Seq(s))
+    };
+    assert_eq!(value("k: [!custom, 1]\n"), seq(&["1"]));
+    assert_eq!(value("k: [!!str, 1]\n"), seq(&["1"]));
+    assert_eq!(value("k: [!a,b c, 2]\n"), {
+        let mut s = Seq::new();
+        s.items.push(SeqItem::Node(Node::str("c")));
+        s.items.push(SeqItem::Node(Node::Scalar(Scalar::Int(2))));
+        Some(Node::Seq(s))
+    });
+    assert_eq!(value("k: [!a,b], 2]\n"), seq(&["2"]));
+    assert_eq!(value("k: !t,\n"), Some(Node::str("")));
+    assert_eq!(value("k: !t, x\n"), Some(Node::str("x")));
+    assert_eq!(value("k: !t[x] y\n"), Some(Node::str("y")));
+    assert_eq!(value("k: \"!a, b\"\n"), Some(Node::str("!a, b")));
+    assert_eq!(value("k: a !b, c\n"), Some(Node::str("a !b, c")));
+    // The tag then wants a blank: refused as by the reference (exit 2).
+    assert!(Yaml.parse_plain(b"k: [!t,x]\n").is_err());
+    assert!(Yaml.parse_plain(b"k: {a: !t, b: 1}\n").is_err());
+}
