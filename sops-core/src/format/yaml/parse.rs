@@ -1040,6 +1040,16 @@ impl Builder {
                 None => self.next_foot = Some((self.stack.len(), texts.collect())),
             }
         }
+        // yaml.v3 gives the line comment of `key: &a # c` to the next event that takes
+        // comments, as its line comment, which sops writes after that event's head comment
+        // (the reference: `k: &m # c11\n# c9\nj: 1` decrypts to `# c9\n# c11\nj: 1`; seed s5
+        // yaml #149).
+        if self.pending.iter().any(|p| p.after_props) {
+            let (props, mut rest): (Vec<Pending>, Vec<Pending>) =
+                self.pending.drain(..).partition(|p| p.after_props);
+            rest.extend(props);
+            self.pending = rest;
+        }
         if let Some(top) = self.stack.last_mut() {
             for p in self.pending.drain(..) {
                 top.push_comment(p.text);

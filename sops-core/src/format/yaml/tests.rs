@@ -1569,3 +1569,25 @@ fn tags_read_on_over_flow_indicators() {
     assert!(Yaml.parse_plain(b"k: [!t,x]\n").is_err());
     assert!(Yaml.parse_plain(b"k: {a: !t, b: 1}\n").is_err());
 }
+
+/// The line comment of a value that is only an anchor or a tag goes after the own-line
+/// comments before the next key (yaml.v3 makes it that key's line comment; the reference 3.11;
+/// seed s5 yaml #149).
+#[test]
+fn props_comment_after_the_next_head_comment() {
+    for (input, want) in [
+        (
+            "k10: &m0 # c11\n# c9\nk11: 'it''s'\n",
+            "k10: null\n# c9\n# c11\nk11: it's\n",
+        ),
+        (
+            "k10: !t # c11\n# c9\n# c8\nk11: 1\n",
+            "k10: \"\"\n# c9\n# c8\n# c11\nk11: 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
