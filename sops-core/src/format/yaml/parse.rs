@@ -1175,8 +1175,15 @@ impl Builder {
         // A same-line comment after `- ` or after `key: &anchor` is the head comment of this
         // new collection.
         if self.pending.iter().any(|p| p.col == usize::MAX) {
-            let (sticky, rest): (Vec<Pending>, Vec<Pending>) =
+            let (sticky, mut rest): (Vec<Pending>, Vec<Pending>) =
                 self.pending.drain(..).partition(|p| p.col == usize::MAX);
+            if sticky.iter().all(|p| p.after_props) && rest.iter().all(|p| !p.after_props) {
+                // `k: &a # c3\n# c1\n- x`: yaml.v3's line comment of the anchor goes after
+                // the head comment (the reference: `# c1` then `# c3`; seed s6 yaml #103).
+                for p in rest.drain(..) {
+                    frame.push_comment(p.text);
+                }
+            }
             self.pending = rest;
             for p in sticky {
                 frame.push_comment(p.text);

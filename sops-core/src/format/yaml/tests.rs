@@ -1571,8 +1571,8 @@ fn tags_read_on_over_flow_indicators() {
 }
 
 /// The line comment of a value that is only an anchor or a tag goes after the own-line
-/// comments before the next key (yaml.v3 makes it that key's line comment; the reference 3.11;
-/// seed s5 yaml #149).
+/// comments before the next key or item (yaml.v3 makes it that node's line comment; the
+/// reference 3.11; seed s5 yaml #149).
 #[test]
 fn props_comment_after_the_next_head_comment() {
     for (input, want) in [
@@ -1583,6 +1583,15 @@ fn props_comment_after_the_next_head_comment() {
         (
             "k10: !t # c11\n# c9\n# c8\nk11: 1\n",
             "k10: \"\"\n# c9\n# c8\n# c11\nk11: 1\n",
+        ),
+        // Before a nested collection too (seed s6 yaml #103).
+        (
+            "k7: &m0 # c3\n# c1\n- 'a\u{85}b'\n",
+            "k7:\n    # c1\n    # c3\n    - a b\n",
+        ),
+        (
+            "k7: &m0 # c3\n# c1\n  a: 1\n",
+            "k7:\n    # c1\n    # c3\n    a: 1\n",
         ),
     ] {
         assert_eq!(roundtrip(input), want, "{input:?}");
