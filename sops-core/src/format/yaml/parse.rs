@@ -723,6 +723,18 @@ impl Builder {
                     }
                     check_tag_end(src, at, line)?;
                 }
+                if style == ScalarStyle::Plain
+                    && span.end.byte_offset() > span.start.byte_offset()
+                    && matches!(self.stack.last(), Some(f) if f.flow())
+                    && src
+                        .get(span.start.byte_offset().unwrap_or(0)..)
+                        .is_some_and(|r| r.starts_with(':'))
+                {
+                    // In a flow collection libyaml reads a `:` starting a token as the value
+                    // indicator, whatever follows: `[:x]`, `{a: 1, :x}` are refused there (the
+                    // reference, exit 2), granit reads the plain scalar `:x`.
+                    return Err(flow_node_content_error(line));
+                }
                 if !self.seps.is_empty() {
                     let (start, end) = (
                         span.start.byte_offset().unwrap_or(0),
@@ -1843,12 +1855,18 @@ fn check_flow_empty_key(src: &str, start: usize, line: usize) -> Result<(), Form
     {
         return Ok(());
     }
+    Err(flow_node_content_error(line))
+}
+
+/// yaml.v3's "did not find expected node content" at `line` (from 1), which it names counted
+/// from 0 and leaves out when 0.
+fn flow_node_content_error(line: usize) -> FormatError {
     let at = line.saturating_sub(1);
-    Err(perr(if at == 0 {
+    perr(if at == 0 {
         "yaml: did not find expected node content".to_string()
     } else {
         format!("yaml: line {at}: did not find expected node content")
-    }))
+    })
 }
 
 /// At the end of the input, after a blank line: yaml.v3 splits the comments where one starts

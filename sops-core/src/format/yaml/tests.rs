@@ -1447,8 +1447,9 @@ fn comments_after_an_indentless_sequence_before_a_key() {
     }
 }
 
-/// An empty implicit key in a flow collection is yaml.v3's "did not find expected node
-/// content" (the reference 3.11, exit 2); an explicit one (`{? : x}`) is a null key (23).
+/// An empty implicit key in a flow collection, or a plain scalar there starting with `:`, is
+/// yaml.v3's "did not find expected node content" (the reference 3.11, exit 2); an explicit
+/// empty key (`{? : x}`) is a null key (23).
 #[test]
 fn empty_implicit_key_in_a_flow_collection() {
     let code = |input: &str| match Yaml.parse_plain(input.as_bytes()) {
@@ -1474,6 +1475,16 @@ fn empty_implicit_key_in_a_flow_collection() {
     );
     assert_eq!(code("k: {? : x}\n"), "23");
     assert_eq!(code("k: {\"\": x}\n"), "ok");
+    // libyaml reads a `:` starting a token in a flow collection as the value indicator.
+    assert_eq!(code("k: {a: 1, :x}\n"), err);
+    assert_eq!(code("k: [:x]\n"), err);
+    assert_eq!(code("k: {a: :x}\n"), err);
+    assert_eq!(
+        code("a: 1\nk: [a,\n  :x]\n"),
+        "yaml: line 2: did not find expected node content"
+    );
+    assert_eq!(code("k: [a:x, {a :x}, \":x\"]\n"), "ok");
+    assert_eq!(code("k: :x\n"), "ok");
 }
 
 /// A comment group left of the innermost block, followed by an empty line, before the `-` of
