@@ -796,7 +796,11 @@ impl Builder {
                 // keeps the comment in place, the reference; `- &a` then `  # c` does not.)
                 let props_value = (anchor != 0 || tag.is_some())
                     && matches!(self.stack.last(), Some(Frame::Map { .. }));
-                self.last_empty = !is_key && start == end && !props_value;
+                // (An empty block scalar, `k: |`, is content to yaml.v3: seed s7 yaml #95.)
+                self.last_empty = !is_key
+                    && start == end
+                    && !props_value
+                    && !matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
                 if is_key && start == end && anchor == 0 && tag.is_none() {
                     self.check_implicit_empty_key(src, start, line)?;
                 }
@@ -1543,7 +1547,8 @@ impl Builder {
                     if follows_directly
                         && matches!(
                             seq.items.iter().rev().find(|i| matches!(i, SeqItem::Node(_))),
-                            Some(SeqItem::Node(Node::Scalar(s))) if *s != Scalar::Null
+                            Some(SeqItem::Node(Node::Scalar(s)))
+                                if !(*s == Scalar::Null && self.last_empty)
                         ) =>
                 {
                     col.min(*dash_col)
@@ -1566,6 +1571,15 @@ impl Builder {
                 }
                 _ => col,
             };
+            if foot_col == usize::MAX {
+                // (Nor to an enclosing collection: `k1:\n- - kk: a\n  # c\n`, the reference;
+                // seed s7 yaml #161.)
+                for p in &mut self.pending {
+                    if matches!(p.place, Place::ByColumn | Place::Open) {
+                        p.place = Place::Head;
+                    }
+                }
+            }
             let mut n = 0;
             while n < self.pending.len() {
                 let p = &self.pending[n];

@@ -1485,6 +1485,10 @@ fn empty_implicit_key_in_a_flow_collection() {
     );
     assert_eq!(code("k: [a:x, {a :x}, \":x\"]\n"), "ok");
     assert_eq!(code("k: :x\n"), "ok");
+    assert_eq!(
+        code("k4: {k0: }\nk2: {k0: a, k1: , k2: ~}\nk: [a: , b]\n"),
+        "ok"
+    );
 }
 
 /// A comment group left of the innermost block, followed by an empty line, before the `-` of
@@ -1603,6 +1607,32 @@ fn props_comment_after_the_next_head_comment() {
         (
             "k7: &m0 # c3\n# c1\n  a: 1\n",
             "k7:\n    # c1\n    # c3\n    a: 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
+
+/// Comment placement found by `scripts/differential --seed s7` (the reference 3.11's encrypted
+/// layouts): an explicit null item takes a comment at its dash column like any scalar (#217),
+/// an empty block scalar is content, not an empty value (#95), and a comment left of a list
+/// item map's keys at the end goes to the top level past enclosing lists too (#161).
+#[test]
+fn comment_placement_seed_s7() {
+    for (input, want) in [
+        ("k9:\n- ~\n# c5\n", "k9:\n    - null\n    # c5\n"),
+        ("k9:\n- null\n# c5\n", "k9:\n    - null\n    # c5\n"),
+        ("k9:\n-\n# c5\n", "k9:\n    - null\n# c5\n"),
+        ("k4:\n  k5: |\n  # c2\n", "k4:\n    k5: \"\"\n    # c2\n"),
+        ("k4:\n  k5:\n  # c2\n", "k4:\n    k5: null\n# c2\n"),
+        ("k1:\n- - kk: a\n  # c\n", "k1:\n    - - kk: a\n# c\n"),
+        ("k1:\n  - - kk: a\n    # c\n", "k1:\n    - - kk: a\n# c\n"),
+        (
+            "k1:\n- - kk: a\n  # c\n- b\n",
+            "k1:\n    - - kk: a\n        # c\n    - b\n",
         ),
     ] {
         assert_eq!(roundtrip(input), want, "{input:?}");
