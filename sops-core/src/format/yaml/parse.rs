@@ -331,13 +331,12 @@ fn tag_read_on(src: &str, at: usize) -> Option<(usize, usize)> {
         .rsplit([' ', '\t', '\n', '\r', '[', '{', ','])
         .next()
         .unwrap_or("");
-    if !word.starts_with('!') || word.starts_with("!<") {
+    let uri = |b: u8| b.is_ascii_alphanumeric() || b"_-;/?:@&=+$,.!~*'()[]%".contains(&b);
+    // (All of the tag granit read must be yaml.v3 tag characters: `!#x[` is refused there.)
+    if !word.starts_with('!') || word.starts_with("!<") || !word.bytes().skip(1).all(uri) {
         return None;
     }
-    let len = rest
-        .bytes()
-        .take_while(|&b| b.is_ascii_alphanumeric() || b"_-;/?:@&=+$,.!~*'()[]%".contains(&b))
-        .count();
+    let len = rest.bytes().take_while(|&b| uri(b)).count();
     let end = at + len;
     let blank = src[end..]
         .chars()

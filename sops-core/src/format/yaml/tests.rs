@@ -1583,6 +1583,9 @@ fn tags_read_on_over_flow_indicators() {
     // The tag then wants a blank: refused as by the reference (exit 2).
     assert!(Yaml.parse_plain(b"k: [!t,x]\n").is_err());
     assert!(Yaml.parse_plain(b"k: {a: !t, b: 1}\n").is_err());
+    // `#` is no tag character: `!` then `#` is refused (and a flipped byte before an
+    // encrypted comment, `  !#ENC[...]`, stays an error: sops-core/tests/tamper.rs).
+    assert!(Yaml.parse_plain(b"k: !#t[x] y\n").is_err());
 }
 
 /// The line comment of a value that is only an anchor or a tag goes after the own-line
