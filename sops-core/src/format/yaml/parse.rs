@@ -80,6 +80,10 @@ enum Place {
     ByColumn,
     /// Head comment of the next content: waits for it.
     Head,
+    /// Foot of the block collection at this depth of the stack (see [`no_final_break_feet`]).
+    AtDepth(usize),
+    /// Foot of the next block sequence item (see [`Builder::foot_of_next_item`]).
+    NextItem,
 }
 
 /// An own-line comment waiting for the event that decides where it goes.
@@ -150,6 +154,12 @@ struct Builder<'h> {
     after_first: Option<(usize, String)>,
     /// The previous document ended with `...`.
     prev_explicit_end: bool,
+    /// Comments yaml.v3 places after the first entry stored at this stack depth (the foot of
+    /// the next block sequence item, see [`Builder::foot_of_next_item`]).
+    next_foot: Option<(usize, Vec<String>)>,
+    /// A tag that yaml.v3 reads further than granit (see [`tag_read_on`]): the bytes to
+    /// rewrite before parsing again.
+    retag: Option<(usize, usize)>,
 }
 
 fn perr(msg: impl Into<String>) -> FormatError {
@@ -255,8 +265,14 @@ fn parse_full_with(
     // before its `#`.
     for _ in 0..64 {
         match parse_granit(&text, &seps, may_have_tabs) {
+            Err(Failure::Retag(range)) => retag(text.to_mut(), range),
             Err(Failure::Scan(e)) => match escaped_quote_at(&text, &e) {
                 Some(at) => text.to_mut().replace_range(at..at + 2, "\\x27"),
+                None if tag_error_range(&text, &e).is_some() => {
+                    if let Some(range) = tag_error_range(&text, &e) {
+                        retag(text.to_mut(), range);
+                    }
+                }
                 None => match glued_comment_at(&text, &e) {
                     Some(at) => {
                         text.to_mut().insert(at, ' ');
@@ -274,11 +290,14 @@ fn parse_full_with(
     parse_granit(&text, &seps, may_have_tabs).map_err(|f| match f {
         Failure::Scan(e) => scan_error(&e),
         Failure::Format(e) => e,
+        Failure::Retag(_) => perr("yaml: did not find expected whitespace or line break"),
     })
 }
 
 enum Failure {
     Scan(granit_parser::ScanError),
+    /// Rewrite these bytes of a tag (see [`tag_read_on`]) and parse again.
+    Retag((usize, usize)),
     Format(FormatError),
 }
 
@@ -311,6 +330,9 @@ fn parse_granit(
             b.record_for_tabs(&event, span);
         }
         if let Err(e) = b.event(event, span, text) {
+            if let Some(range) = b.retag {
+                return Err(Failure::Retag(range));
+            }
             // libyaml's scanner would have stopped at a refused tab before this.
             if let (Some(rec), Some(at)) = (&b.tabs, span.start.byte_offset()) {
                 let line_end = text[at.min(text.len())..]
@@ -325,6 +347,77 @@ fn parse_granit(
         super::tabs::check(text, rec).map_err(Failure::Format)?;
     }
     b.finish().map_err(Failure::Format)
+}
+
+/// yaml.v3 reads a tag as libyaml does (`yaml_parser_scan_tag_uri`): after the handle, every
+/// URI character, `,`, `[` and `]` included, in any context, up to a blank or a line break
+/// (the reference: `[!custom, 1]` is `["1"]`, `k: !t, x` is `k: x`). When the tag granit read
+/// ends at `at` on a `,` or `[` that yaml.v3 reads on, followed by a blank, returns the range
+/// of the tag's rest: those characters are rewritten `_` (tags other than the standard ones
+/// make strings in sops, whatever their name) and the input parsed again.
+fn tag_read_on(src: &str, at: usize) -> Option<(usize, usize)> {
+    let rest = src.get(at..)?;
+    if !rest.starts_with([',', '[']) {
+        return None;
+    }
+    let before = &src[..at];
+    let word = before
+        .rsplit([' ', '\t', '\n', '\r', '[', '{', ','])
+        .next()
+        .unwrap_or("");
+    let uri = |b: u8| b.is_ascii_alphanumeric() || b"_-;/?:@&=+$,.!~*'()[]%".contains(&b);
+    // (All of the tag granit read must be yaml.v3 tag characters: `!#x[` is refused there.)
+    if !word.starts_with('!') || word.starts_with("!<") || !word.bytes().skip(1).all(uri) {
+        return None;
+    }
+    let len = rest.bytes().take_while(|&b| uri(b)).count();
+    let end = at + len;
+    let blank = src[end..]
+        .chars()
+        .next()
+        .is_none_or(|c| " \t\r\n".contains(c));
+    (blank && src[at..end].contains([',', '[', ']'])).then_some((at, end))
+}
+
+/// The tag granit refused for what follows it (`k: !t, x`), when yaml.v3 reads that on into
+/// the tag: the range to rewrite (see [`tag_read_on`]).
+fn tag_error_range(text: &str, e: &granit_parser::ScanError) -> Option<(usize, usize)> {
+    if !e
+        .info()
+        .contains("did not find expected whitespace or line break")
+    {
+        return None;
+    }
+    let m = e.marker().byte_offset()?.min(text.len());
+    // The marker is at the tag's start or after it: find the tag's `!` on that line.
+    let line_start = text[..m].rfind('\n').map_or(0, |n| n + 1);
+    let line_end = text[m..].find('\n').map_or(text.len(), |n| m + n);
+    let line = &text[line_start..line_end];
+    let mut search = 0;
+    while let Some(i) = line[search..].find('!') {
+        let bang = line_start + search + i;
+        let after = &text[bang..];
+        let tag_len = after
+            .bytes()
+            .take_while(|&b| !b" \t\r\n,[]{}".contains(&b))
+            .count();
+        if let Some(range) = tag_read_on(text, bang + tag_len) {
+            if range.0 >= m.min(range.0) {
+                return Some(range);
+            }
+        }
+        search += i + 1;
+    }
+    None
+}
+
+/// Rewrites the `,`, `[` and `]` of `range` (see [`tag_read_on`]) as `_`.
+fn retag(text: &mut String, range: (usize, usize)) {
+    let fixed: String = text[range.0..range.1]
+        .chars()
+        .map(|c| if matches!(c, ',' | '[' | ']') { '_' } else { c })
+        .collect();
+    text.replace_range(range.0..range.1, &fixed);
 }
 
 /// Where granit refused a comment glued to a closing quote or bracket (`'a'#c`, `[a]#c`),
@@ -439,6 +532,8 @@ impl<'h> Builder<'h> {
             prev_explicit_end: false,
             last_empty: false,
             after_first: None,
+            next_foot: None,
+            retag: None,
         }
     }
 
@@ -565,6 +660,9 @@ impl<'h> Builder<'h> {
                         src.get(last.end..)
                             .is_some_and(|rest| rest.trim().is_empty())
                     });
+                if let Some((_, texts)) = self.next_foot.take() {
+                    texts.into_iter().for_each(|t| root.push_comment(t));
+                }
                 let target = match self.docs.last_mut() {
                     Some(prev) if to_previous => prev,
                     _ => &mut root,
@@ -653,7 +751,24 @@ impl<'h> Builder<'h> {
                 self.last = Last::None;
                 self.bump(line)?;
                 if tag.is_some() {
-                    check_tag_end(src, span.start.byte_offset().unwrap_or(0), line)?;
+                    let at = span.start.byte_offset().unwrap_or(0);
+                    if let Some(range) = tag_read_on(src, at) {
+                        self.retag = Some(range);
+                        return Err(perr("yaml: tag read on"));
+                    }
+                    check_tag_end(src, at, line)?;
+                }
+                if style == ScalarStyle::Plain
+                    && span.end.byte_offset() > span.start.byte_offset()
+                    && matches!(self.stack.last(), Some(f) if f.flow())
+                    && src
+                        .get(span.start.byte_offset().unwrap_or(0)..)
+                        .is_some_and(|r| r.starts_with(':'))
+                {
+                    // In a flow collection libyaml reads a `:` starting a token as the value
+                    // indicator, whatever follows: `[:x]`, `{a: 1, :x}` are refused there (the
+                    // reference, exit 2), granit reads the plain scalar `:x`.
+                    return Err(flow_node_content_error(line));
                 }
                 if !self.seps.is_empty() {
                     let (start, end) = (
@@ -716,7 +831,11 @@ impl<'h> Builder<'h> {
                 // keeps the comment in place, the reference; `- &a` then `  # c` does not.)
                 let props_value = (anchor != 0 || tag.is_some())
                     && matches!(self.stack.last(), Some(Frame::Map { .. }));
-                self.last_empty = !is_key && start == end && !props_value;
+                // (An empty block scalar, `k: |`, is content to yaml.v3: seed s7 yaml #95.)
+                self.last_empty = !is_key
+                    && start == end
+                    && !props_value
+                    && !matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
                 if is_key && start == end && anchor == 0 && tag.is_none() {
                     self.check_implicit_empty_key(src, start, line)?;
                 }
@@ -981,6 +1100,28 @@ impl<'h> Builder<'h> {
         if self.pending.is_empty() {
             return;
         }
+        if self.pending.iter().any(|p| p.place == Place::NextItem) {
+            let (feet, rest): (Vec<Pending>, Vec<Pending>) = self
+                .pending
+                .drain(..)
+                .partition(|p| p.place == Place::NextItem);
+            self.pending = rest;
+            let texts = feet.into_iter().map(|p| p.text);
+            match &mut self.next_foot {
+                Some((_, v)) => v.extend(texts),
+                None => self.next_foot = Some((self.stack.len(), texts.collect())),
+            }
+        }
+        // yaml.v3 gives the line comment of `key: &a # c` to the next event that takes
+        // comments, as its line comment, which sops writes after that event's head comment
+        // (the reference: `k: &m # c11\n# c9\nj: 1` decrypts to `# c9\n# c11\nj: 1`; seed s5
+        // yaml #149).
+        if self.pending.iter().any(|p| p.after_props) {
+            let (props, mut rest): (Vec<Pending>, Vec<Pending>) =
+                self.pending.drain(..).partition(|p| p.after_props);
+            rest.extend(props);
+            self.pending = rest;
+        }
         if let Some(top) = self.stack.last_mut() {
             for p in self.pending.drain(..) {
                 top.push_comment(p.text);
@@ -1064,7 +1205,11 @@ impl<'h> Builder<'h> {
                 for p in keep {
                     let (text, c) = (p.text, p.col);
                     // An encrypted comment written before `- ` is the item map's head comment.
-                    if (c < col && !(is_map && super::emit::is_enc_comment(&text))) || top.flow() {
+                    if p.place == Place::NextItem && !top.flow() {
+                        self.pending.push(Pending { text, col: c, ..p });
+                    } else if (c < col && !(is_map && super::emit::is_enc_comment(&text)))
+                        || top.flow()
+                    {
                         top.push_comment(text);
                     } else {
                         self.pending.push(Pending { text, col: c, ..p });
@@ -1102,8 +1247,15 @@ impl<'h> Builder<'h> {
         // A same-line comment after `- ` or after `key: &anchor` is the head comment of this
         // new collection.
         if self.pending.iter().any(|p| p.col == usize::MAX) {
-            let (sticky, rest): (Vec<Pending>, Vec<Pending>) =
+            let (sticky, mut rest): (Vec<Pending>, Vec<Pending>) =
                 self.pending.drain(..).partition(|p| p.col == usize::MAX);
+            if sticky.iter().all(|p| p.after_props) && rest.iter().all(|p| !p.after_props) {
+                // `k: &a # c3\n# c1\n- x`: yaml.v3's line comment of the anchor goes after
+                // the head comment (the reference: `# c1` then `# c3`; seed s6 yaml #103).
+                for p in rest.drain(..) {
+                    frame.push_comment(p.text);
+                }
+            }
             self.pending = rest;
             for p in sticky {
                 frame.push_comment(p.text);
@@ -1124,13 +1276,16 @@ impl<'h> Builder<'h> {
         line: usize,
     ) -> Result<(), FormatError> {
         let Some(Frame::Map {
-            flow: false,
+            flow,
             line: map_line,
             ..
         }) = self.stack.last()
         else {
             return Ok(());
         };
+        if *flow {
+            return check_flow_empty_key(src, start, line);
+        }
         if !src
             .get(start..)
             .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with(':'))
@@ -1199,7 +1354,7 @@ impl<'h> Builder<'h> {
     /// `deepest_col` is the column of that innermost closing collection.
     /// `block_indent` is yaml.v3's indentation of that collection (for a block sequence, the
     /// column of its dashes, which for an indentless one is its parent map's).
-    fn plan_pending(&mut self, deepest_col: usize, block_indent: usize, src: &str) {
+    fn plan_pending(&mut self, deepest_col: usize, block_indent: usize, is_map: bool, src: &str) {
         let Some(last) = self.pending.last() else {
             return;
         };
@@ -1248,6 +1403,7 @@ impl<'h> Builder<'h> {
                 }
                 if at_eof {
                     feet_before_last_group(&mut self.pending, block_indent, src);
+                    self.no_final_break_feet((deepest_col, block_indent, is_map), src);
                 }
             }
             Some(n) => {
@@ -1264,7 +1420,147 @@ impl<'h> Builder<'h> {
                         Place::ByColumn
                     };
                 }
+                self.foot_of_next_item(n, block_indent, src);
             }
+        }
+    }
+
+    /// yaml.v3 splits the comments after content at their first empty line: the group before
+    /// it is a foot comment, which, when left of the innermost block's indentation
+    /// (`block_indent`), belongs to the next token (`yaml_parser_scan_comments`). When that is
+    /// the `-` of a block sequence item (at column `next_col`), the comment is that item's
+    /// foot: sops writes it after the item's first entry (the reference: `k:\n- - x\n# c\n\n-
+    /// k5: a\n  k6: b` puts `# c` after `k5: a`). libyaml's comment lookahead steps over a CRLF
+    /// byte by byte and sees an empty line after every CRLF comment line (seed s4 yaml #135).
+    fn foot_of_next_item(&mut self, next_col: usize, block_indent: usize, src: &str) {
+        let Some(first) = self.pending.first() else {
+            return;
+        };
+        let col = first.col;
+        if col == usize::MAX || col >= block_indent || blank_line_before(src, first.end) {
+            return;
+        }
+        // The group: up to the first empty line (a CRLF ends it after its first line).
+        let mut len = 0;
+        for p in &self.pending {
+            if p.col != col || p.after_props || (len > 0 && blank_line_before(src, p.end)) {
+                return;
+            }
+            len += 1;
+            if blank_after(src, p.end) {
+                break;
+            }
+        }
+        if !blank_after(src, self.pending[len - 1].end) {
+            return;
+        }
+        // The next content is a block sequence item, and no block closing before it is
+        // indented at the comments' column (its end would take them).
+        let Some(line) = src[self.pending[len - 1].end.min(src.len())..]
+            .split('\n')
+            .skip(1)
+            .find(|l| {
+                let t = l.trim_start_matches([' ', '\t']).trim_end_matches('\r');
+                !t.is_empty() && !t.starts_with('#')
+            })
+        else {
+            return;
+        };
+        let t = line.trim_start_matches(' ');
+        if !(t.starts_with('-') && t[1..].starts_with([' ', '\t', '\r']) || t == "-") {
+            return;
+        }
+        if self.stack.iter().any(|f| match f {
+            Frame::Map { col: c, flow, .. } => !flow && *c == col && *c > next_col,
+            Frame::Seq { dash_col, flow, .. } => !flow && *dash_col == col && *dash_col > next_col,
+        }) {
+            return;
+        }
+        for p in &mut self.pending[..len] {
+            p.place = Place::NextItem;
+        }
+    }
+
+    /// At the end of an input whose last line is a comment without a line break, yaml.v3
+    /// closes the blocks indented at most that line's length only at the stream's end, after
+    /// the comments (`yaml_parser_fetch_stream_end`): the innermost of them, when it is a map,
+    /// keeps the comments left of its indentation (the reference: `a:\n  k6: x\n# c` keeps
+    /// `# c` in the inner map; with a final `\n` it goes to the top level). The blocks indented
+    /// further were closed before the comments, as usual. `deepest_col`/`block_indent`: the
+    /// closing innermost collection (column, indentation, is a map), already popped.
+    fn no_final_break_feet(&mut self, deepest: (usize, usize, bool), src: &str) {
+        if src.ends_with(['\n', '\r']) {
+            return;
+        }
+        let last_line = src.rsplit(['\n', '\r']).next().unwrap_or("");
+        if !last_line.trim_start_matches([' ', '\t']).starts_with('#') {
+            return;
+        }
+        let width = last_line.chars().count();
+        // The innermost block (the popped one, at depth `stack.len()`, then the stack's)
+        // whose indentation is at most `width`.
+        let popped = (self.stack.len(), deepest.0, deepest.1, deepest.2);
+        let frames = self.stack.iter().enumerate().rev().map(|(d, f)| match f {
+            Frame::Map { col, .. } => (d, *col, *col, true),
+            Frame::Seq { col, dash_col, .. } => (d, *col, *dash_col, false),
+        });
+        let Some((depth, col, _, is_map)) = std::iter::once(popped)
+            .chain(frames)
+            .find(|&(_, _, indent, _)| indent <= width)
+        else {
+            return;
+        };
+        if !is_map {
+            return;
+        }
+        for p in &mut self.pending {
+            if p.place == Place::ByColumn && p.col < col {
+                p.place = Place::AtDepth(depth);
+            }
+        }
+    }
+
+    /// yaml.v3 ends an indentless block sequence (`k:\n- a`, its dashes at its map's keys'
+    /// column) with an event that takes no comments: when the next content is a key of that
+    /// map, the own-line comments after the sequence's last item (the innermost closing
+    /// collection) are the head of that key (the reference: `k2:\n- a\n  # c\nyes: 1` puts
+    /// `# c` at the top level; seed s4 yaml #101).
+    fn indentless_sequence_end(&mut self, frame: &Frame, src: &str) {
+        let Frame::Seq {
+            dash_col,
+            flow: false,
+            ..
+        } = frame
+        else {
+            return;
+        };
+        if !matches!(self.stack.last(), Some(Frame::Map { col, flow: false, .. }) if col == dash_col)
+        {
+            return;
+        }
+        let Some(last) = self.pending.last() else {
+            return;
+        };
+        if next_content_column(src, last.end) != Some(*dash_col) {
+            return;
+        }
+        // Comments before the first blank line stay in the sequence (`k2:\n- a\n  # c\n# e\n\n# d\nyes: 1`
+        // keeps `# c` and `# e`; a CRLF comment line counts as followed by one, see
+        // [`blank_after`]), not after an empty item.
+        let from = match self.pending.first() {
+            Some(first) if !self.last_empty && !blank_line_before(src, first.end) => self
+                .pending
+                .iter()
+                .position(|p| blank_after(src, p.end))
+                .map_or(0, |i| i + 1),
+            _ => 0,
+        };
+        for (i, p) in self.pending.iter_mut().enumerate() {
+            p.place = if i < from {
+                Place::Deepest
+            } else {
+                Place::Head
+            };
         }
     }
 
@@ -1286,7 +1582,11 @@ impl<'h> Builder<'h> {
                 Frame::Seq { dash_col, .. } => *dash_col,
                 Frame::Map { col, .. } => *col,
             };
-            self.plan_pending(col, block_indent, src);
+            let innermost = self.pending.last().is_some_and(|p| p.place == Place::Open);
+            self.plan_pending(col, block_indent, matches!(frame, Frame::Map { .. }), src);
+            if innermost {
+                self.indentless_sequence_end(&frame, src);
+            }
             // yaml.v3 gives a comment at the column of a block sequence's dashes, right after
             // a scalar item, to the sequence (`k:\n- n\n# c` keeps `# c` in the list; not
             // after a blank line).
@@ -1303,7 +1603,8 @@ impl<'h> Builder<'h> {
                     if follows_directly
                         && matches!(
                             seq.items.iter().rev().find(|i| matches!(i, SeqItem::Node(_))),
-                            Some(SeqItem::Node(Node::Scalar(s))) if *s != Scalar::Null
+                            Some(SeqItem::Node(Node::Scalar(s)))
+                                if !(*s == Scalar::Null && self.last_empty)
                         ) =>
                 {
                     col.min(*dash_col)
@@ -1326,6 +1627,15 @@ impl<'h> Builder<'h> {
                 }
                 _ => col,
             };
+            if foot_col == usize::MAX {
+                // (Nor to an enclosing collection: `k1:\n- - kk: a\n  # c\n`, the reference;
+                // seed s7 yaml #161.)
+                for p in &mut self.pending {
+                    if matches!(p.place, Place::ByColumn | Place::Open) {
+                        p.place = Place::Head;
+                    }
+                }
+            }
             let mut n = 0;
             while n < self.pending.len() {
                 let p = &self.pending[n];
@@ -1333,6 +1643,8 @@ impl<'h> Builder<'h> {
                     Place::Deepest => true,
                     Place::ByColumn | Place::Open => p.col >= foot_col,
                     Place::Head => false,
+                    Place::AtDepth(d) => d == self.stack.len(),
+                    Place::NextItem => false,
                 };
                 if !take {
                     break;
@@ -1442,6 +1754,13 @@ impl<'h> Builder<'h> {
                         self.after_first = Some((depth, text));
                     }
                 }
+                if let Some((depth, texts)) = self.next_foot.take() {
+                    if depth == depth_now {
+                        texts.into_iter().for_each(|t| map.push_comment(t));
+                    } else {
+                        self.next_foot = Some((depth, texts));
+                    }
+                }
                 self.last = if leaf {
                     Last::Leaf(map.items.len() - 1)
                 } else {
@@ -1456,6 +1775,16 @@ impl<'h> Builder<'h> {
                             .push(SeqItem::Comment(crate::tree::Comment::new(text)));
                     } else {
                         self.after_first = Some((depth, text));
+                    }
+                }
+                if let Some((depth, texts)) = self.next_foot.take() {
+                    if depth == depth_now {
+                        for t in texts {
+                            seq.items
+                                .push(SeqItem::Comment(crate::tree::Comment::new(t)));
+                        }
+                    } else {
+                        self.next_foot = Some((depth, texts));
                     }
                 }
                 self.last = if leaf {
@@ -1545,6 +1874,17 @@ fn blank_line_before(src: &str, end: usize) -> bool {
             .is_some_and(|l| l.trim().is_empty())
 }
 
+/// True if the comment ending at byte `end` is followed by an empty line, as libyaml's comment
+/// lookahead sees it: it steps over a line break byte by byte, so the `\n` of a CRLF after a
+/// comment reads as an empty line of its own.
+fn blank_after(src: &str, end: usize) -> bool {
+    let rest = &src[end.min(src.len())..];
+    rest.starts_with("\r\n")
+        || rest
+            .strip_prefix('\n')
+            .is_some_and(|r| r.split('\n').next().is_some_and(|l| l.trim().is_empty()))
+}
+
 /// yaml.v3 reads a tag up to the first character that cannot be in a URI, which takes `]`
 /// (and `,` and `[`) into the tag, then wants whitespace or a line break: an empty tagged node
 /// closing a flow collection (`[!!str]`, `{k: !t}`) is an error there (the reference: exit 2).
@@ -1565,6 +1905,38 @@ fn check_tag_end(src: &str, at: usize, line: usize) -> Result<(), FormatError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// yaml.v3 has no empty implicit key in a flow collection either: a `:` right after `{`, `[` or
+/// `,` (`k: {: x}`, `[a, : x]`) is "did not find expected node content" (the reference, exit 2),
+/// named at the `:`'s line counted from 0 (left out when 0). `{? : x}` is read (a null key).
+/// `start`: where granit put the empty key, `line` its line (from 1).
+fn check_flow_empty_key(src: &str, start: usize, line: usize) -> Result<(), FormatError> {
+    let start = start.min(src.len());
+    if !src[start..]
+        .trim_start_matches([' ', '\t', '\r', '\n'])
+        .starts_with(':')
+    {
+        return Ok(());
+    }
+    if !src[..start]
+        .trim_end_matches([' ', '\t', '\r', '\n'])
+        .ends_with(['{', '[', ','])
+    {
+        return Ok(());
+    }
+    Err(flow_node_content_error(line))
+}
+
+/// yaml.v3's "did not find expected node content" at `line` (from 1), which it names counted
+/// from 0 and leaves out when 0.
+fn flow_node_content_error(line: usize) -> FormatError {
+    let at = line.saturating_sub(1);
+    perr(if at == 0 {
+        "yaml: did not find expected node content".to_string()
+    } else {
+        format!("yaml: line {at}: did not find expected node content")
+    })
 }
 
 /// At the end of the input, after a blank line: yaml.v3 splits the comments where one starts

@@ -1370,3 +1370,277 @@ fn comment_glued_to_a_closing_quote_or_bracket() {
         Some(Node::str("x\u{2028}y"))
     );
 }
+
+/// A comment on the last line of an input without a final line break: yaml.v3 closes the
+/// blocks indented at most that line's length after it, so the innermost such map keeps it
+/// (expected outputs: the reference 3.11's encrypted layouts; seed s4 yaml #1).
+#[test]
+fn comment_on_a_last_line_without_a_line_break() {
+    for (input, want) in [
+        ("a:\n  k6: x\n# c", "a:\n    k6: x\n    # c\n"),
+        ("a:\n  k6: x\n# c\n", "a:\n    k6: x\n# c\n"),
+        ("a:\n  k6: x\n# c\n# d", "a:\n    k6: x\n    # c\n    # d\n"),
+        ("a:\n  k6: x\n# c\n\n# d", "a:\n    k6: x\n    # c\n# d\n"),
+        ("a:\n  k6: x\n\n# c", "a:\n    k6: x\n# c\n"),
+        (
+            "a:\n  b:\n    k: x\n# c",
+            "a:\n    b:\n        k: x\n    # c\n",
+        ),
+        (
+            "a:\n  b:\n    k: x\n# cccc",
+            "a:\n    b:\n        k: x\n        # cccc\n",
+        ),
+        (
+            "a:\n  b:\n    k: x\n  # c",
+            "a:\n    b:\n        k: x\n        # c\n",
+        ),
+        ("a:\n  - x\n# c", "a:\n    - x\n# c\n"),
+        ("a:\n  - k: x\n# c", "a:\n    - k: x\n# c\n"),
+        ("a:\n  - k: x\n# cccc", "a:\n    - k: x\n      # cccc\n"),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
+
+/// Own-line comments after the last item of an indentless sequence, before a key of its map:
+/// yaml.v3's end of such a sequence takes no comments, so they are the key's head comment,
+/// up to the first blank line (the reference 3.11's encrypted layouts; seed s4 yaml #101).
+#[test]
+fn comments_after_an_indentless_sequence_before_a_key() {
+    for (input, want) in [
+        (
+            "k2:\n-\n  # c\nyes: 1\n",
+            "k2:\n    - null\n# c\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n- a\n  # c\nyes: 1\n",
+            "k2:\n    - a\n# c\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n- a\n  # c\n# e\n\n  # d\nyes: 1\n",
+            "k2:\n    - a\n    # c\n    # e\n# d\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n-\n  # c\n\n# d\nyes: 1\n",
+            "k2:\n    - null\n# c\n# d\n\"yes\": 1\n",
+        ),
+        (
+            "k2:\n  - a\n  # c\nyes: 1\n",
+            "k2:\n    - a\n    # c\n\"yes\": 1\n",
+        ),
+        (
+            "x:\n  k2:\n  - a\n    # c\n  yes: 1\n",
+            "x:\n    k2:\n        - a\n    # c\n    \"yes\": 1\n",
+        ),
+        (
+            "k2:\n- k: a\n  # c\nyes: 1\n",
+            "k2:\n    - k: a\n      # c\n\"yes\": 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
+
+/// An empty implicit key in a flow collection, or a plain scalar there starting with `:`, is
+/// yaml.v3's "did not find expected node content" (the reference 3.11, exit 2); an explicit
+/// empty key (`{? : x}`) is a null key (23).
+#[test]
+fn empty_implicit_key_in_a_flow_collection() {
+    let code = |input: &str| match Yaml.parse_plain(input.as_bytes()) {
+        Ok(_) => "ok".to_string(),
+        Err(FormatError::Unsupported(_)) => "23".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let err = "yaml: did not find expected node content";
+    assert_eq!(code("k: {: x}\n"), err);
+    assert_eq!(code("{: x}\n"), err);
+    assert_eq!(code("k: [: x]\n"), err);
+    assert_eq!(
+        code("a: 1\nb: 2\nk: {: x}\n"),
+        "yaml: line 2: did not find expected node content"
+    );
+    assert_eq!(
+        code("a: 1\nk: [a, : x]\n"),
+        "yaml: line 1: did not find expected node content"
+    );
+    assert_eq!(
+        code("k: {a: 1,\n  : x}\n"),
+        "yaml: line 1: did not find expected node content"
+    );
+    assert_eq!(code("k: {? : x}\n"), "23");
+    assert_eq!(code("k: {\"\": x}\n"), "ok");
+    // libyaml reads a `:` starting a token in a flow collection as the value indicator.
+    assert_eq!(code("k: {a: 1, :x}\n"), err);
+    assert_eq!(code("k: [:x]\n"), err);
+    assert_eq!(code("k: {a: :x}\n"), err);
+    assert_eq!(
+        code("a: 1\nk: [a,\n  :x]\n"),
+        "yaml: line 2: did not find expected node content"
+    );
+    assert_eq!(code("k: [a:x, {a :x}, \":x\"]\n"), "ok");
+    assert_eq!(code("k: :x\n"), "ok");
+    assert_eq!(
+        code("k4: {k0: }\nk2: {k0: a, k1: , k2: ~}\nk: [a: , b]\n"),
+        "ok"
+    );
+}
+
+/// A comment group left of the innermost block, followed by an empty line, before the `-` of
+/// the next item: yaml.v3 makes it that item's foot, which sops writes after the item's first
+/// entry. libyaml's comment lookahead sees an empty line after every CRLF comment line (the
+/// reference 3.11's encrypted layouts; seed s4 yaml #135).
+#[test]
+fn foot_of_the_next_item_and_crlf_comments() {
+    for (input, want) in [
+        (
+            "k4:\r\n-\r\n  - 'x'\r\n# c3\r\n- k5: a\r\n",
+            "k4:\r\n    - - x\r\n    - k5: a\r\n      # c3\r\n",
+        ),
+        (
+            "k4:\n-\n  - 'x'\n# c3\n\n- k5: a\n",
+            "k4:\n    - - x\n    - k5: a\n      # c3\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n\n- k5: a\n  k6: b\n",
+            "k4:\n    - - x\n    - k5: a\n      # c3\n      k6: b\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n\n- - y\n",
+            "k4:\n    - - x\n    - - \"y\"\n      # c3\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n# c4\n\n- k5\n",
+            "k4:\n    - - x\n    - k5\n    # c3\n    # c4\n",
+        ),
+        (
+            "k4:\r\n- - x\r\n# c3\r\n# c4\r\n- k5\r\n",
+            "k4:\r\n    - - x\r\n    # c4\r\n    - k5\r\n    # c3\r\n",
+        ),
+        (
+            "k4:\n- - x\n# c3\n- k5\n",
+            "k4:\n    - - x\n    # c3\n    - k5\n",
+        ),
+        ("a:\n- x\n# c\n\nb: 1\n", "a:\n    - x\n    # c\nb: 1\n"),
+        (
+            "a:\r\n- x\r\n  # c\r\nb: 1\r\n",
+            "a:\r\n    - x\r\n    # c\r\nb: 1\r\n",
+        ),
+        (
+            "a:\r\n- x\r\n  # c\r\n  # d\r\nb: 1\r\n",
+            "a:\r\n    - x\r\n    # c\r\n# d\r\nb: 1\r\n",
+        ),
+        (
+            "a:\r\n-\r\n  # c\r\nb: 1\r\n",
+            "a:\r\n    - null\r\n# c\r\nb: 1\r\n",
+        ),
+    ] {
+        // (sops writes LF line breaks.)
+        assert_eq!(roundtrip(input), want.replace("\r\n", "\n"), "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
+
+/// yaml.v3 reads `,`, `[` and `]` into a tag in any context (libyaml's tag URI characters),
+/// up to a blank: the reference 3.11 decrypts `[!custom, 1]` to `["1"]` and `k: !t, x` to
+/// `k: x` (tagged scalars are strings in sops).
+#[test]
+fn tags_read_on_over_flow_indicators() {
+    let value = |input: &str| {
+        let docs = Yaml
+            .parse_plain(input.as_bytes())
+            .unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        docs[0].get("k").cloned()
+    };
+    let seq = |items: &[&str]| {
+        let mut s = Seq::new();
+        for i in items {
+            s.items.push(SeqItem::Node(Node::str(*i)));
+        }
+        Some(Node::Seq(s))
+    };
+    assert_eq!(value("k: [!custom, 1]\n"), seq(&["1"]));
+    assert_eq!(value("k: [!!str, 1]\n"), seq(&["1"]));
+    assert_eq!(value("k: [!a,b c, 2]\n"), {
+        let mut s = Seq::new();
+        s.items.push(SeqItem::Node(Node::str("c")));
+        s.items.push(SeqItem::Node(Node::Scalar(Scalar::Int(2))));
+        Some(Node::Seq(s))
+    });
+    assert_eq!(value("k: [!a,b], 2]\n"), seq(&["2"]));
+    assert_eq!(value("k: !t,\n"), Some(Node::str("")));
+    assert_eq!(value("k: !t, x\n"), Some(Node::str("x")));
+    assert_eq!(value("k: !t[x] y\n"), Some(Node::str("y")));
+    assert_eq!(value("k: \"!a, b\"\n"), Some(Node::str("!a, b")));
+    assert_eq!(value("k: a !b, c\n"), Some(Node::str("a !b, c")));
+    // The tag then wants a blank: refused as by the reference (exit 2).
+    assert!(Yaml.parse_plain(b"k: [!t,x]\n").is_err());
+    assert!(Yaml.parse_plain(b"k: {a: !t, b: 1}\n").is_err());
+    // `#` is no tag character: `!` then `#` is refused (and a flipped byte before an
+    // encrypted comment, `  !#ENC[...]`, stays an error: sops-core/tests/tamper.rs).
+    assert!(Yaml.parse_plain(b"k: !#t[x] y\n").is_err());
+}
+
+/// The line comment of a value that is only an anchor or a tag goes after the own-line
+/// comments before the next key or item (yaml.v3 makes it that node's line comment; the
+/// reference 3.11; seed s5 yaml #149).
+#[test]
+fn props_comment_after_the_next_head_comment() {
+    for (input, want) in [
+        (
+            "k10: &m0 # c11\n# c9\nk11: 'it''s'\n",
+            "k10: null\n# c9\n# c11\nk11: it's\n",
+        ),
+        (
+            "k10: !t # c11\n# c9\n# c8\nk11: 1\n",
+            "k10: \"\"\n# c9\n# c8\n# c11\nk11: 1\n",
+        ),
+        // Before a nested collection too (seed s6 yaml #103).
+        (
+            "k7: &m0 # c3\n# c1\n- 'a\u{85}b'\n",
+            "k7:\n    # c1\n    # c3\n    - a b\n",
+        ),
+        (
+            "k7: &m0 # c3\n# c1\n  a: 1\n",
+            "k7:\n    # c1\n    # c3\n    a: 1\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
+
+/// Comment placement found by `scripts/differential --seed s7` (the reference 3.11's encrypted
+/// layouts): an explicit null item takes a comment at its dash column like any scalar (#217),
+/// an empty block scalar is content, not an empty value (#95), and a comment left of a list
+/// item map's keys at the end goes to the top level past enclosing lists too (#161).
+#[test]
+fn comment_placement_seed_s7() {
+    for (input, want) in [
+        ("k9:\n- ~\n# c5\n", "k9:\n    - null\n    # c5\n"),
+        ("k9:\n- null\n# c5\n", "k9:\n    - null\n    # c5\n"),
+        ("k9:\n-\n# c5\n", "k9:\n    - null\n# c5\n"),
+        ("k4:\n  k5: |\n  # c2\n", "k4:\n    k5: \"\"\n    # c2\n"),
+        ("k4:\n  k5:\n  # c2\n", "k4:\n    k5: null\n# c2\n"),
+        ("k1:\n- - kk: a\n  # c\n", "k1:\n    - - kk: a\n# c\n"),
+        ("k1:\n  - - kk: a\n    # c\n", "k1:\n    - - kk: a\n# c\n"),
+        (
+            "k1:\n- - kk: a\n  # c\n- b\n",
+            "k1:\n    - - kk: a\n        # c\n    - b\n",
+        ),
+    ] {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+        let fast = Yaml.parse_plain(input.as_bytes()).unwrap();
+        let full = parse_without_fast_path(input.as_bytes()).unwrap();
+        assert_eq!(fast, full, "{input:?}");
+    }
+}
