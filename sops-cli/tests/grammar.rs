@@ -396,6 +396,30 @@ const ROWS: &[Row] = &[
         &[("SOPS_ENABLE_LOCAL_KEYSERVICE", "2")],
         Same,
     ),
+    row(
+        &[
+            "-r",
+            "-i",
+            "--output",
+            "o.yaml",
+            "--add-age",
+            OTHER_LIT,
+            "missing.yaml",
+        ],
+        Same,
+    ),
+    row(
+        &[
+            "rotate",
+            "-i",
+            "--output",
+            "o.yaml",
+            "--rm-age",
+            OTHER_LIT,
+            "missing.yaml",
+        ],
+        Same,
+    ),
     // Help and version.
     row(&["h"], SameButHelpText),
     row(&["help"], SameButHelpText),

@@ -58,6 +58,12 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Rotate(c)) if c.recursive => rotate::run_recursive(c),
         Some(Command::Rotate(c)) => {
+            if c.common.in_place && c.common.output.as_deref().is_some_and(|o| !o.is_empty()) {
+                return Err(fail(
+                    exit_code::ERROR_CONFLICTING_PARAMETERS,
+                    "Error: cannot operate on both --output and --in-place",
+                ));
+            }
             if let Some(file) = c.files.first() {
                 refuse_key_changes_on_missing_file(
                     file,
@@ -100,6 +106,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Err(fail(
                     exit_code::NO_FILE_SPECIFIED,
                     "Error: no file specified (see sops --help; use `sops encrypt` or `sops decrypt` to read stdin)",
+                ));
+            }
+            // sops's order: this conflict, then key changes on a missing file.
+            if cli.common.in_place && cli.common.output.as_deref().is_some_and(|o| !o.is_empty()) {
+                return Err(fail(
+                    exit_code::ERROR_CONFLICTING_PARAMETERS,
+                    "Error: cannot operate on both --output and --in-place",
                 ));
             }
             refuse_key_changes_on_missing_file(
