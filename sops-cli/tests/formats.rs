@@ -530,3 +530,21 @@ fn already_encrypted_check_follows_the_output_format() {
         );
     }
 }
+
+/// A binary file's encrypted form is JSON, so `--indent` below -1 is refused when encrypting
+/// (exit 4) and ignored when decrypting to raw bytes. Both binaries.
+#[test]
+fn negative_indent_and_binary_files() {
+    for bin in [reference_sops(), our_sops()] {
+        let dir = Dir::new();
+        dir.write("p.bin", "raw\n");
+        let refused = dir.run(&bin, &["-e", "-a", RECIPIENT, "--indent=-2", "p.bin"]);
+        assert_eq!(refused.status.code(), Some(4), "{bin:?}");
+        dir.ok(&bin, &["-e", "-a", RECIPIENT, "--output", "e.bin", "p.bin"]);
+        assert_eq!(
+            show(&dir.ok(&bin, &["-d", "--indent=-2", "e.bin"])),
+            "raw\n",
+            "{bin:?}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ use crate::exit::fail;
 
 /// Decrypts the input and writes the plaintext.
 pub fn run(inv: &Invocation) -> Result<()> {
+    inv.plaintext_output.set(true);
     let extract = match &inv.args.extract {
         Some(path) => Some(tree_path::parse(path).map_err(|e| {
             fail(

@@ -240,6 +240,9 @@ pub struct Invocation {
     pub bad_indent: Option<&'static str>,
     /// When set, output is kept here instead of written (several flag-style modes at once).
     pub captured: Option<std::cell::RefCell<Option<Vec<u8>>>>,
+    /// Set by `decrypt`: the output is plaintext, which a binary file writes as raw bytes
+    /// (no JSON, so no indentation to refuse).
+    pub plaintext_output: std::cell::Cell<bool>,
 }
 
 impl Invocation {
@@ -345,11 +348,15 @@ impl Invocation {
             rule_path,
             bad_indent,
             captured: None,
+            plaintext_output: std::cell::Cell::new(false),
         })
     }
 
     /// Fails as sops's store does when `--indent` was negative for this output format.
     pub fn check_indent(&self) -> Result<()> {
+        if self.output_format == Format::Binary && self.plaintext_output.get() {
+            return Ok(());
+        }
         match self.bad_indent {
             Some(message) => Err(fail(
                 exit_code::ERROR_DUMPING_TREE,
@@ -513,7 +520,8 @@ fn load_config(args: &CommonArgs) -> Result<Option<Config>> {
 fn negative_indent_error(indent: i64, output: Format) -> Option<&'static str> {
     match output {
         Format::Yaml => Some("YAML Negative indentation not accepted"),
-        Format::Json if indent < -1 => Some(
+        // A binary file's encrypted form is JSON (sops's JSONBinary store).
+        Format::Json | Format::Binary if indent < -1 => Some(
             "Error marshaling to json: JSON Indentation parameter smaller than -1 is not accepted",
         ),
         _ => None,
