@@ -17,14 +17,6 @@ use crate::exit::fail;
 
 /// Encrypts the input and writes the encrypted file.
 pub fn run(inv: &Invocation) -> Result<()> {
-    // As sops (3.11 to 3.13.2): stdin needs a file name for the creation rules, even with
-    // --input-type.
-    if inv.input.is_none() && inv.args.filename_override.is_none() {
-        return Err(fail(
-            exit_code::ERROR_CONFLICTING_PARAMETERS,
-            "Error: must specify --filename-override when reading from stdin",
-        ));
-    }
     // sops's order: the keys (flags or rule), then the file, then a key service for the
     // data key.
     let opts = config_options(inv)?;
@@ -54,14 +46,6 @@ pub fn run(inv: &Invocation) -> Result<()> {
 /// every value whose path and plaintext OLD already had keeps OLD's exact ciphertext (key and
 /// selector flags and the creation rules are not used).
 pub fn run_keeping(inv: &Invocation, old: &str) -> Result<()> {
-    // As sops (3.11 to 3.13.2): stdin needs a file name for the creation rules, even with
-    // --input-type.
-    if inv.input.is_none() && inv.args.filename_override.is_none() {
-        return Err(fail(
-            exit_code::ERROR_CONFLICTING_PARAMETERS,
-            "Error: must specify --filename-override when reading from stdin",
-        ));
-    }
     let old_path = std::path::Path::new(old);
     let old_bytes = std::fs::read(old_path).map_err(|e| {
         fail(

@@ -36,7 +36,8 @@ use crate::exit::fail;
 /// Runs the command the command line asks for.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        // Checked before the config is read, as in sops.
+        // As sops (3.11 to 3.13.2), checked before the config is read: stdin needs a file name
+        // for the creation rules, even with --input-type.
         Some(Command::Encrypt(c))
             if c.file.is_none() && !c.common.in_place && c.common.filename_override.is_none() =>
         {
@@ -58,12 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Rotate(c)) if c.recursive => rotate::run_recursive(c),
         Some(Command::Rotate(c)) => {
-            if c.common.in_place && c.common.output.as_deref().is_some_and(|o| !o.is_empty()) {
-                return Err(fail(
-                    exit_code::ERROR_CONFLICTING_PARAMETERS,
-                    "Error: cannot operate on both --output and --in-place",
-                ));
-            }
+            refuse_in_place_with_output(&c.common)?;
             if let Some(file) = c.files.first() {
                 refuse_key_changes_on_missing_file(
                     file,
@@ -109,12 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ));
             }
             // sops's order: this conflict, then key changes on a missing file.
-            if cli.common.in_place && cli.common.output.as_deref().is_some_and(|o| !o.is_empty()) {
-                return Err(fail(
-                    exit_code::ERROR_CONFLICTING_PARAMETERS,
-                    "Error: cannot operate on both --output and --in-place",
-                ));
-            }
+            refuse_in_place_with_output(&cli.common)?;
             refuse_key_changes_on_missing_file(
                 cli.file.as_deref().unwrap_or_default(),
                 &cli.key_changes,
@@ -141,6 +132,17 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// `--in-place` with a non-empty `--output` (exit 8), as sops checks it.
+fn refuse_in_place_with_output(args: &CommonArgs) -> Result<()> {
+    if args.in_place && args.output.as_deref().is_some_and(|o| !o.is_empty()) {
+        return Err(fail(
+            exit_code::ERROR_CONFLICTING_PARAMETERS,
+            "Error: cannot operate on both --output and --in-place",
+        ));
+    }
+    Ok(())
 }
 
 /// sops refuses `--add-*`/`--rm-*` on a file that does not exist (exit 49), before anything
@@ -272,12 +274,7 @@ impl Invocation {
                 "Error: cannot use --in-place when reading from stdin",
             ));
         }
-        if args.in_place && args.output.is_some() {
-            return Err(fail(
-                exit_code::ERROR_CONFLICTING_PARAMETERS,
-                "Error: cannot operate on both --output and --in-place",
-            ));
-        }
+        refuse_in_place_with_output(&args)?;
         if let Some(path) = input.as_ref().filter(|_| must_exist) {
             if !path.exists() {
                 let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
@@ -397,30 +394,7 @@ impl Invocation {
     /// Writes the result to stdout, `--output`, or back over the input with `-i`; files are
     /// replaced atomically.
     pub fn write_output(&self, bytes: &[u8]) -> Result<()> {
-        self.check_indent()?;
-        if let Some(captured) = &self.captured {
-            *captured.borrow_mut() = Some(bytes.to_vec());
-            return Ok(());
-        }
-        let target: Option<&Path> = if self.args.in_place {
-            self.input.as_deref()
-        } else {
-            self.args.output.as_deref().map(Path::new)
-        };
-        match target {
-            Some(path) => sops_core::atomic::write_atomic(path, bytes).map_err(|e| {
-                fail(
-                    exit_code::COULD_NOT_WRITE_OUTPUT_FILE,
-                    format!("Could not write output file {}: {e}", path.display()),
-                )
-            }),
-            None => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)
-                    .and_then(|_| out.flush())
-                    .context("Could not write to stdout")
-            }
-        }
+        self.write_output_with(|out| out.write_all(bytes).map_err(WriteError::Io))
     }
 
     /// Like [`Invocation::write_output`], with the bytes written while `emit` produces them
