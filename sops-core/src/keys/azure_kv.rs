@@ -111,7 +111,7 @@ mod client {
     //! [`Unwrapper`] implementations.
 
     use std::collections::HashMap;
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::net::{TcpStream, ToSocketAddrs};
     use std::sync::{Arc, Mutex, OnceLock};
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -129,8 +129,6 @@ mod client {
 
     /// The Key Vault REST API version sent (the one of Go's `azkeys` 1.5).
     const API_VERSION: &str = "7.6";
-    /// The largest response accepted.
-    const MAX_RESPONSE: usize = 1 << 20;
     /// The default login authority.
     const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
     /// The instance metadata service's token endpoint.
@@ -363,75 +361,10 @@ mod client {
         }
     }
 
-    /// Reads an HTTP/1.1 response: status, headers, then a body by `Content-Length`, chunked,
-    /// or up to the end of the connection.
+    /// Reads an HTTP/1.1 response (the shared reader, keeping the headers).
     fn read_response(stream: impl Read) -> Result<Response, String> {
-        let mut reader = BufReader::new(stream.take(MAX_RESPONSE as u64 + 64 * 1024));
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(io_message)?;
-        if line.is_empty() {
-            return Err("EOF (the server closed the connection without an answer)".into());
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .filter(|_| line.starts_with("HTTP/"))
-            .ok_or_else(|| "malformed HTTP response".to_string())?;
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            reader.read_line(&mut line).map_err(io_message)?;
-            let l = line.trim_end_matches(['\r', '\n']);
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let chunked =
-            find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        let length: Option<usize> = find("content-length").and_then(|v| v.parse().ok());
-        let mut body = Zeroizing::new(Vec::new());
-        if chunked {
-            loop {
-                line.clear();
-                reader.read_line(&mut line).map_err(io_message)?;
-                let size_text = line.trim().split(';').next().unwrap_or("");
-                let size = usize::from_str_radix(size_text, 16)
-                    .map_err(|_| "malformed chunked body".to_string())?;
-                if size == 0 {
-                    break;
-                }
-                if body.len() + size > MAX_RESPONSE {
-                    return Err("the answer is too large".into());
-                }
-                let start = body.len();
-                body.resize(start + size, 0);
-                reader.read_exact(&mut body[start..]).map_err(io_message)?;
-                line.clear();
-                reader.read_line(&mut line).map_err(io_message)?;
-            }
-        } else if let Some(n) = length {
-            if n > MAX_RESPONSE {
-                return Err("the answer is too large".into());
-            }
-            body.resize(n, 0);
-            reader.read_exact(&mut body).map_err(io_message)?;
-        } else {
-            match reader.read_to_end(&mut body) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-                Err(e) => return Err(io_message(e)),
-            }
-        }
+        let (status, headers, body) =
+            crate::keys::http::read_response_with_headers(stream, io_message)?;
         Ok(Response {
             status,
             headers,

@@ -1,5 +1,5 @@
 //! The HTTP/1.1 response reader shared by the small blocking clients of the cloud key sources
-//! (Vault transit, GCP KMS, HuaweiCloud KMS). Each source keeps its own request writing,
+//! (Vault transit, GCP KMS, HuaweiCloud KMS, Azure Key Vault). Each source keeps its own request writing,
 //! TLS settings and error texts; this is only the part that was the same in all of them.
 
 use std::io::{BufRead, BufReader, Read};
@@ -16,6 +16,17 @@ pub(crate) fn read_response(
     stream: impl Read,
     io_message: fn(std::io::Error) -> String,
 ) -> Result<(u16, Zeroizing<Vec<u8>>), String> {
+    read_response_with_headers(stream, io_message).map(|(status, _, body)| (status, body))
+}
+
+/// A response's header fields, in order, names as sent.
+pub(crate) type Headers = Vec<(String, String)>;
+
+/// [`read_response`], keeping the header fields (Azure reads `WWW-Authenticate`).
+pub(crate) fn read_response_with_headers(
+    stream: impl Read,
+    io_message: fn(std::io::Error) -> String,
+) -> Result<(u16, Headers, Zeroizing<Vec<u8>>), String> {
     let mut reader = BufReader::new(stream.take(MAX_RESPONSE as u64 + 64 * 1024));
     let mut line = String::new();
     reader.read_line(&mut line).map_err(io_message)?;
@@ -28,8 +39,7 @@ pub(crate) fn read_response(
         .and_then(|s| s.parse().ok())
         .filter(|_| line.starts_with("HTTP/"))
         .ok_or_else(|| "malformed HTTP response".to_string())?;
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
+    let mut headers = Headers::new();
     loop {
         line.clear();
         reader.read_line(&mut line).map_err(io_message)?;
@@ -38,16 +48,18 @@ pub(crate) fn read_response(
             break;
         }
         if let Some((k, v)) = l.split_once(':') {
-            let v = v.trim();
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.parse().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-            {
-                chunked = true;
-            }
+            headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let chunked =
+        find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length: Option<usize> = find("content-length").and_then(|v| v.parse().ok());
     let mut body = Zeroizing::new(Vec::new());
     if chunked {
         loop {
@@ -82,5 +94,5 @@ pub(crate) fn read_response(
             Err(e) => return Err(io_message(e)),
         }
     }
-    Ok((status, body))
+    Ok((status, headers, body))
 }
