@@ -483,10 +483,15 @@ fn hash_jobs(jobs: &[Job<'_, '_>], sel: &Selection) -> String {
 
 /// Feeds the plaintext leaves of `jobs` to the MAC.
 fn hash_into(hasher: &mut Sha512, jobs: &[Job<'_, '_>], sel: &Selection) {
+    feed_mac(jobs, sel, &mut |bytes| hasher.update(bytes));
+}
+
+/// Gives the plaintext leaves of `jobs` that the MAC covers to `mac`, in order.
+fn feed_mac(jobs: &[Job<'_, '_>], sel: &Selection, mac: &mut dyn FnMut(&[u8])) {
     for job in jobs {
         if let Some(s) = job.slot.scalar() {
             if !sel.mac_only_encrypted || job.encrypted {
-                hasher.update(s.plaintext_bytes());
+                mac(&s.plaintext_bytes());
             }
         }
     }
@@ -787,37 +792,16 @@ impl<'s> BatchDecryptor<'s> {
     }
 
     fn items_inner(&mut self, items: &mut [MapItem], arena: &mut String) -> Result<(), CryptError> {
-        let mut pending = Vec::new();
-        let mut walker = Walker {
-            sel: self.sel,
-            comments: Vec::new(),
-            aads: std::mem::take(arena),
-        };
-        let skip = self.skip_key;
-        // The metadata entry is not part of the tree (nor of the MAC): walk around it.
-        let mut rest: &mut [MapItem] = items;
-        while !rest.is_empty() {
-            let cut = rest
-                .iter()
-                .position(|i| matches!(i, MapItem::Entry(e) if e.key == skip))
-                .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at_mut(cut);
-            walker.map_items(run, &mut Vec::new(), PathMatches::default(), &mut pending)?;
-            rest = tail.get_mut(1..).unwrap_or_default();
-        }
-        *arena = walker.aads;
-        let arena: &String = arena;
-        let mut jobs: Vec<Job<'_, '_>> = pending
-            .into_iter()
-            .map(|job| Job {
-                aad: &arena[job.aad],
-                slot: job.slot,
-                encrypted: job.encrypted,
-            })
-            .collect();
-        decrypt_jobs_with(&mut jobs, &self.vc)?;
-        hash_into(&mut self.hasher, &jobs, self.sel);
-        Ok(())
+        let hasher = &mut self.hasher;
+        decrypt_top_level(
+            items,
+            &self.vc,
+            self.sel,
+            self.skip_key,
+            arena,
+            true,
+            &mut |bytes| hasher.update(bytes),
+        )
     }
 
     /// The MAC of everything decrypted, or the first error.
@@ -827,6 +811,95 @@ impl<'s> BatchDecryptor<'s> {
             None => Ok(mac_hex(self.hasher)),
         }
     }
+}
+
+/// Decrypts top-level items in place, walking around the entries named `skip_key`, and gives
+/// what they add to the MAC to `mac`, in document order. `arena` is scratch space.
+fn decrypt_top_level(
+    items: &mut [MapItem],
+    vc: &ValueCipher,
+    sel: &Selection,
+    skip_key: &str,
+    arena: &mut String,
+    parallel: bool,
+    mac: &mut dyn FnMut(&[u8]),
+) -> Result<(), CryptError> {
+    let mut pending = Vec::new();
+    let mut walker = Walker {
+        sel,
+        comments: Vec::new(),
+        aads: std::mem::take(arena),
+    };
+    // The metadata entry is not part of the tree (nor of the MAC): walk around it.
+    let mut rest: &mut [MapItem] = items;
+    while !rest.is_empty() {
+        let cut = rest
+            .iter()
+            .position(|i| matches!(i, MapItem::Entry(e) if e.key == skip_key))
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at_mut(cut);
+        walker.map_items(run, &mut Vec::new(), PathMatches::default(), &mut pending)?;
+        rest = tail.get_mut(1..).unwrap_or_default();
+    }
+    *arena = walker.aads;
+    let arena: &String = arena;
+    let mut jobs: Vec<Job<'_, '_>> = pending
+        .into_iter()
+        .map(|job| Job {
+            aad: &arena[job.aad],
+            slot: job.slot,
+            encrypted: job.encrypted,
+        })
+        .collect();
+    if parallel {
+        decrypt_jobs_with(&mut jobs, vc)?;
+    } else {
+        jobs.iter_mut().try_for_each(|job| decrypt_job(job, vc))?;
+    }
+    feed_mac(&jobs, sel, mac);
+    Ok(())
+}
+
+/// Decrypts the top-level items of one part of a document in place, walking around the
+/// entries named `skip_key` (the metadata), and returns what they add to the MAC. For a
+/// document read in parts on several cores: [`mac_of_parts`] then hashes the parts' MAC
+/// input in document order, which gives the MAC of the whole document. Only for selections
+/// without comment rules (a value's fate could depend on a comment in an earlier part).
+pub fn decrypt_part(
+    items: &mut [MapItem],
+    vc: &ValueCipher,
+    sel: &Selection,
+    skip_key: &str,
+) -> Result<Vec<u8>, CryptError> {
+    if sel.uses_comments() {
+        return Err(CryptError::Value {
+            path: String::new(),
+            reason: "a selection with comment rules cannot be decrypted in parts".into(),
+        });
+    }
+    let mut mac_input = Vec::new();
+    // The parts are decrypted in parallel already: one thread a part keeps each part's
+    // memory in the heap of the thread that allocated it.
+    decrypt_top_level(
+        items,
+        vc,
+        sel,
+        skip_key,
+        &mut String::new(),
+        false,
+        &mut |bytes| mac_input.extend_from_slice(bytes),
+    )?;
+    Ok(mac_input)
+}
+
+/// The MAC (uppercase hex SHA-512) of a document decrypted in parts by [`decrypt_part`],
+/// from the parts' MAC input in document order.
+pub fn mac_of_parts<'a>(sel: &Selection, parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = new_hasher(sel);
+    for part in parts {
+        hasher.update(part);
+    }
+    mac_hex(hasher)
 }
 
 /// Like [`decrypt_documents`], also recording the IV of every decrypted value and comment
@@ -876,56 +949,59 @@ fn decrypt_jobs(jobs: &mut [Job<'_, '_>], key: &DataKey) -> Result<(), CryptErro
 }
 
 fn decrypt_jobs_with(jobs: &mut [Job<'_, '_>], vc: &ValueCipher) -> Result<(), CryptError> {
-    for_each_job(jobs, |job| {
-        if !job.encrypted {
-            return Ok(());
-        }
-        let aad = job.aad.as_bytes();
-        let fail = |reason: String| CryptError::Value {
-            path: job.aad.to_string(),
-            reason,
-        };
-        match &mut job.slot {
-            Slot::Value(s) => match decrypt_scalar(vc, s, aad).map_err(fail)? {
+    for_each_job(jobs, |job| decrypt_job(job, vc))
+}
+
+/// Decrypts one value or comment in place.
+fn decrypt_job(job: &mut Job<'_, '_>, vc: &ValueCipher) -> Result<(), CryptError> {
+    if !job.encrypted {
+        return Ok(());
+    }
+    let aad = job.aad.as_bytes();
+    let fail = |reason: String| CryptError::Value {
+        path: job.aad.to_string(),
+        reason,
+    };
+    match &mut job.slot {
+        Slot::Value(s) => match decrypt_scalar(vc, s, aad).map_err(fail)? {
+            Decrypted::Unchanged => {}
+            Decrypted::Value(v) => **s = v,
+            Decrypted::Comment(_) => {
+                return Err(fail("a comment stands where a value is expected".into()))
+            }
+        },
+        Slot::SeqValue(item) => {
+            let SeqItem::Node(Node::Scalar(s)) = &mut **item else {
+                return Ok(());
+            };
+            match decrypt_scalar(vc, s, aad).map_err(fail)? {
                 Decrypted::Unchanged => {}
-                Decrypted::Value(v) => **s = v,
-                Decrypted::Comment(_) => {
-                    return Err(fail("a comment stands where a value is expected".into()))
-                }
-            },
-            Slot::SeqValue(item) => {
-                let SeqItem::Node(Node::Scalar(s)) = &mut **item else {
-                    return Ok(());
-                };
-                match decrypt_scalar(vc, s, aad).map_err(fail)? {
-                    Decrypted::Unchanged => {}
-                    Decrypted::Value(v) => *s = v,
-                    Decrypted::Comment(text) => **item = SeqItem::Comment(Comment::new(text)),
-                }
-            }
-            Slot::Comment(c) => {
-                // A comment without the ENC form is a plain comment (older files have them).
-                if !looks_encrypted(&c.text) {
-                    return Ok(());
-                }
-                let fail = |reason: String| CryptError::Comment {
-                    path: job.aad.to_string(),
-                    reason,
-                };
-                let (mut plain, type_tag) = vc
-                    .decrypt_text(&c.text, job.aad.as_bytes())
-                    .map_err(|e| fail(e.to_string()))?;
-                if type_tag != "comment" {
-                    return Err(fail(format!(
-                        "expected type:comment, found type:{type_tag}"
-                    )));
-                }
-                c.text = String::from_utf8(std::mem::take(&mut *plain))
-                    .map_err(|_| fail("comment is not valid UTF-8".into()))?;
+                Decrypted::Value(v) => *s = v,
+                Decrypted::Comment(text) => **item = SeqItem::Comment(Comment::new(text)),
             }
         }
-        Ok(())
-    })
+        Slot::Comment(c) => {
+            // A comment without the ENC form is a plain comment (older files have them).
+            if !looks_encrypted(&c.text) {
+                return Ok(());
+            }
+            let fail = |reason: String| CryptError::Comment {
+                path: job.aad.to_string(),
+                reason,
+            };
+            let (mut plain, type_tag) = vc
+                .decrypt_text(&c.text, job.aad.as_bytes())
+                .map_err(|e| fail(e.to_string()))?;
+            if type_tag != "comment" {
+                return Err(fail(format!(
+                    "expected type:comment, found type:{type_tag}"
+                )));
+            }
+            c.text = String::from_utf8(std::mem::take(&mut *plain))
+                .map_err(|_| fail("comment is not valid UTF-8".into()))?;
+        }
+    }
+    Ok(())
 }
 
 /// True if a comment has the shape of an encrypted value, even with a damaged prefix: such a

@@ -230,6 +230,14 @@ impl EncryptedFile {
         let Some(mut dec) = crypt::BatchDecryptor::new(data_key, &sel, SOPS_KEY) else {
             return EarlyDecrypt::NotApplicable;
         };
+        if format == Format::Yaml {
+            if let Some(parts) = crate::format::yaml::split_into_parts(input) {
+                match Self::decrypt_yaml_parts(parts, expected, data_key, &sel, opts) {
+                    EarlyDecrypt::NotApplicable => {}
+                    done_or_failed => return done_or_failed,
+                }
+            }
+        }
         let mut hook = |items: &mut [MapItem]| dec.items(items);
         let parsed = match format {
             Format::Yaml => crate::format::yaml::parse_handing_over(input, &mut hook),
@@ -255,6 +263,61 @@ impl EncryptedFile {
             Ok(mac) => mac,
             Err(e) => return EarlyDecrypt::Failed(e.into()),
         };
+        if let Err(e) = check_mac(&metadata, data_key, &computed, opts) {
+            return EarlyDecrypt::Failed(e);
+        }
+        EarlyDecrypt::Done(Box::new(DecryptedFile {
+            documents,
+            metadata,
+            data_key: data_key.clone(),
+            iv_stash: Default::default(),
+        }))
+    }
+
+    /// [`EncryptedFile::parse_decrypting`] for a large YAML file cut into parts (by
+    /// [`crate::format::yaml::FileParts`], so that the file is never in memory whole): the
+    /// parts are loaded, read and decrypted on all cores, each dropped once read, and the MAC
+    /// is computed over them in document order.
+    pub fn parse_decrypting_yaml_parts<P: crate::format::yaml::Part>(
+        parts: Vec<P>,
+        expected: &Metadata,
+        data_key: &DataKey,
+        opts: &DecryptOptions,
+    ) -> EarlyDecrypt {
+        let Ok(sel) = Selection::new(&expected.selectors) else {
+            return EarlyDecrypt::NotApplicable;
+        };
+        // Comment rules need the comments before each value, possibly in an earlier part.
+        if crypt::BatchDecryptor::new(data_key, &sel, SOPS_KEY).is_none() {
+            return EarlyDecrypt::NotApplicable;
+        }
+        Self::decrypt_yaml_parts(parts, expected, data_key, &sel, opts)
+    }
+
+    fn decrypt_yaml_parts<P: crate::format::yaml::Part>(
+        parts: Vec<P>,
+        expected: &Metadata,
+        data_key: &DataKey,
+        sel: &Selection,
+        opts: &DecryptOptions,
+    ) -> EarlyDecrypt {
+        let vc = data_key.value_cipher();
+        let Some((doc, macs)) = crate::format::yaml::parse_in_parts(parts, |items| {
+            crypt::decrypt_part(items, &vc, sel, SOPS_KEY)
+        }) else {
+            return EarlyDecrypt::NotApplicable;
+        };
+        let mut documents = vec![doc];
+        let metadata = match Metadata::extract(&mut documents, MetadataLayout::Nested) {
+            Ok(m) if m == *expected && metadata::check_version(&m.version).is_ok() => m,
+            _ => return EarlyDecrypt::NotApplicable,
+        };
+        let mac_input = match macs.into_iter().collect::<Result<Vec<_>, _>>() {
+            Ok(inputs) => inputs,
+            Err(e) => return EarlyDecrypt::Failed(e.into()),
+        };
+        let computed = crypt::mac_of_parts(sel, mac_input.iter().map(Vec::as_slice));
+        drop(mac_input);
         if let Err(e) = check_mac(&metadata, data_key, &computed, opts) {
             return EarlyDecrypt::Failed(e);
         }
@@ -619,6 +682,63 @@ mod tests {
         // A syntax error after the first batches: the ordinary way's error, not a decryption one.
         let broken = text.replacen("k500:", "k500: [", 1);
         assert!(!check_both_ways(broken.as_bytes(), Format::Yaml));
+    }
+
+    /// [`check_both_ways`] for a large YAML file read in parts from disk.
+    fn check_file_parts(input: &[u8]) -> bool {
+        let (_, ids) = key_pair();
+        let opts = DecryptOptions::default();
+        let ordinary =
+            EncryptedFile::parse(input, Format::Yaml).and_then(|f| f.decrypt(&[&ids], &opts));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yaml");
+        std::fs::write(&path, input).unwrap();
+        let plan = crate::format::yaml::FileParts::plan(&path)
+            .unwrap()
+            .expect("a plan");
+        assert!(plan.len() > 2);
+        let meta = peek_metadata(&plan.metadata_text().unwrap(), Format::Yaml).unwrap();
+        let key = keys::recover_data_key(&meta, &[&ids]).unwrap();
+        match EncryptedFile::parse_decrypting_yaml_parts(plan.parts(), &meta, &key, &opts) {
+            EarlyDecrypt::NotApplicable => false,
+            EarlyDecrypt::Done(d) => {
+                let o = ordinary.expect("decrypted in parts what the ordinary way refuses");
+                assert_eq!(format!("{:?}", d.documents), format!("{:?}", o.documents));
+                assert_eq!(d.metadata, o.metadata);
+                true
+            }
+            EarlyDecrypt::Failed(e) => {
+                let o = ordinary.expect_err("refused in parts what the ordinary way reads");
+                assert_eq!(e.to_string(), o.to_string());
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn decryption_in_parts_equals_the_ordinary_way() {
+        let yaml = big_yaml(4000);
+        let enc = encrypt(yaml.as_bytes(), Format::Yaml);
+        let parts = crate::format::yaml::split_into_parts(&enc).expect("cut into parts");
+        assert!(parts.len() > 2);
+        assert!(check_both_ways(&enc, Format::Yaml));
+        assert!(check_file_parts(&enc));
+        let text = String::from_utf8(enc.clone()).unwrap();
+        // A value changed in a late part: the same MAC error.
+        let at = text.rfind("ENC[AES256_GCM,data:").unwrap() - 400;
+        let at = at + text[at..].find("ENC[AES256_GCM,data:").unwrap() + 20;
+        let mut bad = text.clone().into_bytes();
+        bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+        assert!(check_both_ways(&bad, Format::Yaml));
+        assert!(check_file_parts(&bad));
+        // A syntax error, a key repeated in two parts: the ordinary way's error.
+        for broken in [
+            text.replacen("k3500:", "k3500: [", 1),
+            text.replacen("k3500:", "k10:", 1),
+        ] {
+            assert!(!check_both_ways(broken.as_bytes(), Format::Yaml));
+            assert!(!check_file_parts(broken.as_bytes()));
+        }
     }
 
     #[test]

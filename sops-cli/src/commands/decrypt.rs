@@ -1,9 +1,12 @@
 //! `sops decrypt` / `sops -d`: decrypt a file, optionally one value of it (`--extract`).
 
 use anyhow::{Context, Result};
+use sops_core::cipher::DataKey;
 use sops_core::error::exit_code;
 use sops_core::file::EarlyDecrypt;
-use sops_core::format::FormatError;
+use sops_core::format::yaml::FileParts;
+use sops_core::format::{Format, FormatError};
+use sops_core::metadata::Metadata;
 use sops_core::tree::Node;
 use sops_core::tree_path::{self, PathError};
 use sops_core::{DecryptOptions, DecryptedFile, EncryptedFile};
@@ -24,7 +27,6 @@ pub fn run(inv: &Invocation) -> Result<()> {
         None => None,
     };
     load::decryption_order(&inv.args)?;
-    let input = inv.read_input()?;
     let opts = DecryptOptions {
         ignore_mac: inv.args.ignore_mac,
     };
@@ -32,13 +34,27 @@ pub fn run(inv: &Invocation) -> Result<()> {
     // metadata found up front; anything unusual takes the ordinary way below, which gives
     // the same result. The key (or why it could not be recovered) is kept for that way, so
     // that it is recovered once.
-    let mut early_key = None;
+    let mut early_key = match decrypt_large_yaml_file(inv, &opts) {
+        LargeFile::Decrypted(decrypted) => return output(inv, decrypted, extract),
+        LargeFile::Failed(e) => return Err(e),
+        LargeFile::NotApplicable(early_key) => early_key,
+    };
+    let input = inv.read_input()?;
     if let Some(metadata) = sops_core::file::peek_metadata(&input, inv.input_format) {
+        let key = match early_key.take() {
+            Some((seen, key)) if seen == metadata => key,
+            _ => load::recover_key(
+                &EncryptedFile {
+                    documents: Vec::new(),
+                    metadata: metadata.clone(),
+                },
+                &inv.args,
+            ),
+        };
         let probe = EncryptedFile {
             documents: Vec::new(),
             metadata,
         };
-        let key = load::recover_key(&probe, &inv.args);
         if let Ok(key) = &key {
             match EncryptedFile::parse_decrypting(
                 &input,
@@ -78,6 +94,51 @@ pub fn run(inv: &Invocation) -> Result<()> {
         .decrypt_with_key(data_key, &opts)
         .with_context(|| format!("Error decrypting {}", inv.display_name))?;
     output(inv, decrypted, extract)
+}
+
+/// What [`decrypt_large_yaml_file`] did.
+enum LargeFile {
+    Decrypted(DecryptedFile),
+    Failed(anyhow::Error),
+    /// Not a large YAML file in parts, or something unusual: the ordinary way reads it again,
+    /// whole, with the metadata found and the key recovered (or why not), if it got that far.
+    NotApplicable(Option<(Metadata, Result<DataKey>)>),
+}
+
+/// A large YAML file is read in parts, on all cores, each part loaded from the file by the
+/// thread that reads it, so that the file is never in memory whole.
+fn decrypt_large_yaml_file(inv: &Invocation, opts: &DecryptOptions) -> LargeFile {
+    let Some(path) = inv.input.as_deref() else {
+        return LargeFile::NotApplicable(None);
+    };
+    if inv.input_format != Format::Yaml {
+        return LargeFile::NotApplicable(None);
+    }
+    // Any error reading the file is the ordinary way's to report.
+    let Ok(Some(plan)) = FileParts::plan(path) else {
+        return LargeFile::NotApplicable(None);
+    };
+    let Some(metadata) = plan
+        .metadata_text()
+        .and_then(|text| sops_core::file::peek_metadata(&text, Format::Yaml))
+    else {
+        return LargeFile::NotApplicable(None);
+    };
+    let probe = EncryptedFile {
+        documents: Vec::new(),
+        metadata,
+    };
+    let key = match load::recover_key(&probe, &inv.args) {
+        Ok(key) => key,
+        Err(e) => return LargeFile::NotApplicable(Some((probe.metadata, Err(e)))),
+    };
+    match EncryptedFile::parse_decrypting_yaml_parts(plan.parts(), &probe.metadata, &key, opts) {
+        EarlyDecrypt::Done(decrypted) => LargeFile::Decrypted(*decrypted),
+        EarlyDecrypt::Failed(e) => LargeFile::Failed(
+            anyhow::Error::new(e).context(format!("Error decrypting {}", inv.display_name)),
+        ),
+        EarlyDecrypt::NotApplicable => LargeFile::NotApplicable(Some((probe.metadata, Ok(key)))),
+    }
 }
 
 /// Writes the plaintext, or the value `extract` names.

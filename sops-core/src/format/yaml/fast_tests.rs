@@ -175,10 +175,10 @@ fn subset_edges() {
 }
 
 /// Random documents near the subset, with its usual irregularities.
-struct Gen {
-    rng: StdRng,
-    out: String,
-    comment: usize,
+pub(super) struct Gen {
+    pub(super) rng: StdRng,
+    pub(super) out: String,
+    pub(super) comment: usize,
 }
 
 impl Gen {
@@ -202,7 +202,7 @@ impl Gen {
         self.out.push('\n');
     }
 
-    fn noise(&mut self, indent: usize) {
+    pub(super) fn noise(&mut self, indent: usize) {
         while self.chance(0.2) {
             match self.rng.gen_range(0..6) {
                 0 => self.out.push('\n'),
@@ -359,7 +359,7 @@ impl Gen {
         }
     }
 
-    fn map(&mut self, indent: usize, depth: usize) {
+    pub(super) fn map(&mut self, indent: usize, depth: usize) {
         for _ in 0..self.rng.gen_range(1..4) {
             self.noise(indent);
             let jitter = if self.chance(0.03) { 1 } else { 0 };

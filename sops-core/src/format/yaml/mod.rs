@@ -16,6 +16,7 @@ mod breaks;
 mod emit;
 mod fast;
 mod parse;
+mod parts;
 mod resolve;
 mod tabs;
 
@@ -50,6 +51,29 @@ pub(crate) fn parse_handing_over(
 ) -> Option<(Vec<Document>, usize)> {
     parse::parse_handing_over(input, hook)
 }
+
+/// Cuts a large input (without its byte order mark) into parts that [`parse_in_parts`] reads
+/// on all cores: a few per core, cut before top-level keys. `None` for an input that is small
+/// or has no place to cut. (See `parts` for where a cut is made.)
+pub fn split_into_parts(input: &[u8]) -> Option<Vec<&[u8]>> {
+    parts::split(input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(input))
+}
+
+/// Reads a document cut into parts (by [`split_into_parts`] or [`FileParts`]) on all cores
+/// through the fast path, calling `each` on every part's top-level items in the thread that
+/// read it (it may change them, not add or remove any); each part is dropped once read.
+/// Gives the whole document and `each`'s results in part order, or `None` when the parts
+/// cannot stand for the document: the caller then parses the whole input.
+pub(crate) fn parse_in_parts<P, T, F>(parts: Vec<P>, each: F) -> Option<(Document, Vec<T>)>
+where
+    P: parts::Part,
+    T: Send,
+    F: Fn(&mut [crate::tree::MapItem]) -> T + Sync,
+{
+    parts::parse_parts(parts, each)
+}
+
+pub use parts::{FilePart, FileParts, Part};
 
 impl Codec for Yaml {
     fn parse_plain(&self, input: &[u8]) -> Result<Vec<Document>, FormatError> {

@@ -11,7 +11,7 @@ use crate::format::FormatError;
 use crate::tree::{Document, Entry, Map, MapItem, Node, Scalar, Seq, SeqItem};
 
 /// Most nodes a file may expand to through aliases (protects against alias bombs).
-const MAX_NODES: usize = 1_000_000;
+pub(super) const MAX_NODES: usize = 1_000_000;
 
 const CORE_PREFIX: &str = "tag:yaml.org,2002:";
 
@@ -210,6 +210,17 @@ fn has_unicode_break(text: &str) -> bool {
 /// The fast path: `None` when the input leaves its subset or anything goes wrong, in which
 /// case granit parses the input again and reports the error, if any.
 fn parse_fast(text: &str) -> Result<Vec<Document>, bool> {
+    if let Some(parts) = super::parts::split(text.as_bytes()) {
+        if let Some((doc, _)) = super::parts::parse_parts(parts, |_| ()) {
+            return Ok(vec![doc]);
+        }
+    }
+    parse_fast_counting(text).map(|(docs, _)| docs)
+}
+
+/// [`parse_fast`] of the whole text, in one piece, also giving the number of nodes read (for
+/// the node limit of a document read in parts).
+pub(super) fn parse_fast_counting(text: &str) -> Result<(Vec<Document>, usize), bool> {
     let mut b = Builder::new();
     super::fast::scan_from_line(text, |event, span| {
         b.event(event, span, text)
@@ -217,7 +228,8 @@ fn parse_fast(text: &str) -> Result<Vec<Document>, bool> {
     })
     // Line 0: a character outside the subset (or no final line break).
     .map_err(|line| line > 0)?;
-    b.finish().map_err(|_| true)
+    let nodes = b.count;
+    b.finish().map(|docs| (docs, nodes)).map_err(|_| true)
 }
 
 /// Parses through the fast path only, handing the first document's top-level items to `hook`
