@@ -595,40 +595,48 @@ fn encrypt_jobs(
     sel: &Selection,
     stash: Option<&IvStash>,
 ) -> Result<(), CryptError> {
-    for_each_job(jobs, |job| {
-        if !job.encrypted {
-            return Ok(());
+    for_each_job(jobs, |job| encrypt_job(job, vc, sel, stash))
+}
+
+/// Encrypts one value or comment in place.
+fn encrypt_job(
+    job: &mut Job<'_, '_>,
+    vc: &ValueCipher,
+    sel: &Selection,
+    stash: Option<&IvStash>,
+) -> Result<(), CryptError> {
+    if !job.encrypted {
+        return Ok(());
+    }
+    if let Some(s) = job.slot.scalar_mut() {
+        if !s.is_empty() {
+            let plain = s.plaintext_bytes();
+            let iv = stash.and_then(|st| st.get(job.aad, s.type_tag(), &plain));
+            let text = vc.encrypt(&plain, job.aad.as_bytes(), s.type_tag(), iv.as_ref());
+            *s = Scalar::Str(text);
         }
-        if let Some(s) = job.slot.scalar_mut() {
-            if !s.is_empty() {
-                let plain = s.plaintext_bytes();
-                let iv = stash.and_then(|st| st.get(job.aad, s.type_tag(), &plain));
-                let text = vc.encrypt(&plain, job.aad.as_bytes(), s.type_tag(), iv.as_ref());
-                *s = Scalar::Str(text);
-            }
-            return Ok(());
-        }
-        match &mut job.slot {
-            Slot::Value(_) | Slot::SeqValue(_) => {}
-            Slot::Comment(c) => {
-                if !c.text.is_empty() {
-                    let iv = stash.and_then(|st| st.get(job.aad, "comment", c.text.as_bytes()));
-                    c.text = vc.encrypt(
-                        c.text.as_bytes(),
-                        job.aad.as_bytes(),
-                        "comment",
-                        iv.as_ref(),
-                    );
-                    if let Some(r) = &sel.unencrypted_comment_regex {
-                        if r.is_match(&c.text) {
-                            return Err(CryptError::CommentMatchesRegex(job.aad.to_string()));
-                        }
+        return Ok(());
+    }
+    match &mut job.slot {
+        Slot::Value(_) | Slot::SeqValue(_) => {}
+        Slot::Comment(c) => {
+            if !c.text.is_empty() {
+                let iv = stash.and_then(|st| st.get(job.aad, "comment", c.text.as_bytes()));
+                c.text = vc.encrypt(
+                    c.text.as_bytes(),
+                    job.aad.as_bytes(),
+                    "comment",
+                    iv.as_ref(),
+                );
+                if let Some(r) = &sel.unencrypted_comment_regex {
+                    if r.is_match(&c.text) {
+                        return Err(CryptError::CommentMatchesRegex(job.aad.to_string()));
                     }
                 }
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// Turns decrypted bytes back into a typed scalar according to the `type:` tag, taking the
@@ -862,7 +870,7 @@ fn decrypt_top_level(
 
 /// Decrypts the top-level items of one part of a document in place, walking around the
 /// entries named `skip_key` (the metadata), and returns what they add to the MAC. For a
-/// document read in parts on several cores: [`mac_of_parts`] then hashes the parts' MAC
+/// document read in parts on several cores: [`PartsMac`] then hashes the parts' MAC
 /// input in document order, which gives the MAC of the whole document. Only for selections
 /// without comment rules (a value's fate could depend on a comment in an earlier part).
 pub fn decrypt_part(
@@ -892,14 +900,67 @@ pub fn decrypt_part(
     Ok(mac_input)
 }
 
-/// The MAC (uppercase hex SHA-512) of a document decrypted in parts by [`decrypt_part`],
-/// from the parts' MAC input in document order.
-pub fn mac_of_parts<'a>(sel: &Selection, parts: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut hasher = new_hasher(sel);
-    for part in parts {
-        hasher.update(part);
+/// Encrypts the top-level items of one part of a plaintext document in place (in the calling
+/// thread) and returns what they add to the MAC, their plaintext in order: for a document
+/// encrypted in parts on several cores, whose MAC input [`PartsMac`] hashes in document order.
+/// Only for selections without comment rules.
+pub fn encrypt_part(
+    items: &mut [MapItem],
+    vc: &ValueCipher,
+    sel: &Selection,
+) -> Result<Vec<u8>, CryptError> {
+    if sel.uses_comments() {
+        return Err(CryptError::Value {
+            path: String::new(),
+            reason: "a selection with comment rules cannot be encrypted in parts".into(),
+        });
     }
-    mac_hex(hasher)
+    let mut pending = Vec::new();
+    let mut walker = Walker {
+        sel,
+        comments: Vec::new(),
+        aads: String::new(),
+    };
+    walker.map_items(items, &mut Vec::new(), PathMatches::default(), &mut pending)?;
+    let arena = walker.aads;
+    let mut jobs: Vec<Job<'_, '_>> = pending
+        .into_iter()
+        .map(|job| Job {
+            aad: &arena[job.aad],
+            slot: job.slot,
+            encrypted: job.encrypted,
+        })
+        .collect();
+    let mut mac_input = Vec::new();
+    feed_mac(&jobs, sel, &mut |bytes| mac_input.extend_from_slice(bytes));
+    jobs.iter_mut()
+        .try_for_each(|job| encrypt_job(job, vc, sel, None))?;
+    Ok(mac_input)
+}
+
+/// The MAC of a document decrypted or encrypted in parts ([`decrypt_part`],
+/// [`encrypt_part`]): each part's MAC input is added in document order.
+pub struct PartsMac {
+    hasher: Sha512,
+}
+
+impl PartsMac {
+    /// A MAC for a document with the selection `sel`.
+    pub fn new(sel: &Selection) -> Self {
+        PartsMac {
+            hasher: new_hasher(sel),
+        }
+    }
+
+    /// Adds the next part's MAC input.
+    pub fn add(&mut self, part: &[u8]) {
+        self.hasher.update(part);
+    }
+
+    /// The MAC so far, uppercase hex SHA-512.
+    pub fn hex(&self) -> String {
+        mac_hex(self.hasher.clone())
+    }
 }
 
 /// Like [`decrypt_documents`], also recording the IV of every decrypted value and comment

@@ -316,8 +316,11 @@ impl EncryptedFile {
             Ok(inputs) => inputs,
             Err(e) => return EarlyDecrypt::Failed(e.into()),
         };
-        let computed = crypt::mac_of_parts(sel, mac_input.iter().map(Vec::as_slice));
-        drop(mac_input);
+        let mut mac = crypt::PartsMac::new(sel);
+        for part in mac_input {
+            mac.add(&part);
+        }
+        let computed = mac.hex();
         if let Err(e) = check_mac(&metadata, data_key, &computed, opts) {
             return EarlyDecrypt::Failed(e);
         }
@@ -544,6 +547,40 @@ impl DecryptedFile {
             ..
         } = self;
         let sel = Selection::new(&metadata.selectors).map_err(|e| refuse(&e.to_string()))?;
+        if format == Format::Yaml && crypt::BatchEncryptor::new(&data_key, &sel).is_some() {
+            // Encrypted and written on all cores, batch by batch; the MAC in document order.
+            let vc = data_key.value_cipher();
+            let mac = std::cell::RefCell::new(crypt::PartsMac::new(&sel));
+            let mut failed = None;
+            let prepare = |items: &mut [MapItem]| crypt::encrypt_part(items, &vc, &sel);
+            let mut consume = |result: Result<Vec<u8>, crypt::CryptError>| match result {
+                Ok(input) => mac.borrow_mut().add(&input),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            };
+            let mut trailer = || {
+                metadata.last_modified = timestamp::now_utc();
+                metadata.mac =
+                    crypt::encrypt_mac(&data_key, &mac.borrow().hex(), &metadata.last_modified);
+                metadata.entries(format).0
+            };
+            if let Some(written) = crate::format::write_in_parallel_batches(
+                format,
+                &mut documents[0],
+                opts,
+                out,
+                &prepare,
+                &mut consume,
+                &mut trailer,
+            ) {
+                written?;
+                return match failed {
+                    Some(e) => Err(refuse(&e.to_string())),
+                    None => Ok(()),
+                };
+            }
+        }
         let enc = std::cell::RefCell::new(
             crypt::BatchEncryptor::new(&data_key, &sel).ok_or_else(|| refuse("comment rules"))?,
         );
@@ -772,6 +809,68 @@ mod tests {
             seen > 50 && early > 20,
             "{seen} files, {early} decrypted early"
         );
+    }
+
+    #[test]
+    fn parallel_batches_write_what_sequential_batches_write() {
+        use crate::tree::Entry;
+        let trailer = vec![Entry {
+            key: "sops".into(),
+            value: Node::Scalar(Scalar::Str("x".into())),
+        }];
+        let mut inputs = vec![big_yaml(3000), big_yaml(3), big_yaml(300)];
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    inputs.extend(std::fs::read_to_string(&path).ok());
+                }
+            }
+        }
+        let mut compared = 0;
+        for yaml in &inputs {
+            let Ok(docs) = parse_plain(yaml.as_bytes(), Format::Yaml) else {
+                continue;
+            };
+            if docs.len() != 1 {
+                continue;
+            }
+            for indent in [None, Some(2), Some(1)] {
+                let opts = EmitOptions { indent };
+                let (mut a, mut b) = (docs[0].clone(), docs[0].clone());
+                let mut sequential = Vec::new();
+                let done = crate::format::write_in_batches(
+                    Format::Yaml,
+                    &mut a,
+                    &opts,
+                    &mut sequential,
+                    &mut |_| {},
+                    &mut || trailer.clone(),
+                );
+                let Some(Ok(())) = done else { continue };
+                let mut parallel = Vec::new();
+                crate::format::write_in_parallel_batches(
+                    Format::Yaml,
+                    &mut b,
+                    &opts,
+                    &mut parallel,
+                    &|items| items.len(),
+                    &mut |_| {},
+                    &mut || trailer.clone(),
+                )
+                .unwrap()
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&parallel),
+                    String::from_utf8_lossy(&sequential)
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 300, "{compared}");
     }
 
     #[test]

@@ -116,6 +116,26 @@ pub(crate) fn write_in_batches(
     }
 }
 
+/// [`write_in_batches`] with the batches prepared and written on all cores (`prepare` runs in
+/// the thread that writes the batch; `consume` gets its results in document order): YAML
+/// only, `None` otherwise or for a document [`always_emittable`] refuses.
+pub(crate) fn write_in_parallel_batches<T: Send>(
+    format: Format,
+    doc: &mut Document,
+    opts: &EmitOptions,
+    out: &mut dyn std::io::Write,
+    prepare: &(dyn Fn(&mut [MapItem]) -> T + Sync),
+    consume: &mut dyn FnMut(T),
+    trailer: &mut dyn FnMut() -> Vec<Entry>,
+) -> Option<Result<(), WriteError>> {
+    if format != Format::Yaml || !always_emittable(std::slice::from_ref(doc), &[]) {
+        return None;
+    }
+    Some(yaml::write_in_parallel_batches(
+        doc, opts, out, prepare, consume, trailer,
+    ))
+}
+
 /// Options for emitting a file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EmitOptions {

@@ -65,6 +65,13 @@ impl<'w> Emitter<'w> {
         e
     }
 
+    /// Adds bytes written by another writer of the same document (whose output ended a line),
+    /// handing them to the sink as [`Emitter::maybe_flush`] does.
+    pub(crate) fn write_bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        self.maybe_flush();
+    }
+
     /// Writes what is left in `out` to the sink and reports the sink's first error.
     pub(crate) fn finish(mut self) -> std::io::Result<()> {
         if let Some(e) = self.sink_error.take() {

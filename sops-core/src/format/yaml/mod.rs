@@ -199,6 +199,72 @@ pub(crate) fn write_in_batches(
     Ok(())
 }
 
+/// [`write_in_batches`] with the batches prepared and written on all cores: `prepare` runs on
+/// each batch in the thread that writes it, `consume` gets its results in document order on
+/// the calling thread, and the bytes are those of [`write_in_batches`]. A batch is written
+/// with a writer of its own, its last line ended: every batch but the last ends with an
+/// entry, and at the start of a top-level item a continuing writer is in the state of a new
+/// one once the line is ended.
+pub(crate) fn write_in_parallel_batches<T: Send>(
+    doc: &mut Document,
+    opts: &EmitOptions,
+    out: &mut dyn std::io::Write,
+    prepare: &(dyn Fn(&mut [crate::tree::MapItem]) -> T + Sync),
+    consume: &mut dyn FnMut(T),
+    trailer: &mut dyn FnMut() -> Vec<crate::tree::Entry>,
+) -> Result<(), WriteError> {
+    use crate::tree::{Comment, MapItem};
+    use rayon::prelude::*;
+    let step = indent_step(opts);
+    let mut batches: Vec<&mut [MapItem]> = Vec::new();
+    let mut rest: &mut [MapItem] = &mut doc.items;
+    while !rest.is_empty() {
+        let end = super::batch_end(rest, 0);
+        let (batch, tail) = std::mem::take(&mut rest).split_at_mut(end);
+        batches.push(batch);
+        rest = tail;
+    }
+    let had_items = !batches.is_empty();
+    let group = rayon::current_num_threads().max(1) * 4;
+    // One output buffer a batch of a group, used again for the next group.
+    let mut buffers: Vec<Vec<u8>> = (0..group).map(|_| Vec::new()).collect();
+    let mut e = emit::Emitter::with_sink(step, out);
+    e.first_doc = true;
+    for batches in batches.chunks_mut(group) {
+        let results: Vec<Result<T, FormatError>> = batches
+            .par_iter_mut()
+            .zip(buffers.par_iter_mut())
+            .map(|(batch, buffer)| {
+                let result = prepare(batch);
+                let mut be = emit::Emitter::new(step, 0);
+                be.out = std::mem::take(buffer);
+                be.out.clear();
+                be.first_doc = true;
+                be.root_items(batch)?;
+                be.end_document();
+                *buffer = std::mem::take(&mut be.out);
+                for item in batch.iter_mut() {
+                    *item = MapItem::Comment(Comment::new(String::new()));
+                }
+                Ok(result)
+            })
+            .collect();
+        for (result, buffer) in results.into_iter().zip(&buffers) {
+            let result = result?;
+            e.write_bytes(buffer);
+            consume(result);
+        }
+    }
+    let entries = trailer();
+    if entries.is_empty() && had_items {
+        return Err(FormatError::Emit("no metadata to write".into()).into());
+    }
+    e.root_trailer(&entries)?;
+    e.end_document();
+    e.finish()?;
+    Ok(())
+}
+
 /// About the number of bytes a map takes once written at nesting `depth` (keys, values,
 /// indentation, punctuation), so that the output buffer is allocated once: growing a buffer
 /// of tens of megabytes by doubling would make it the largest allocation of the process.

@@ -50,8 +50,6 @@ struct CutFinder {
     /// followed it.
     candidate: Option<usize>,
     cuts: Vec<usize>,
-    /// The start of the last line that is exactly `sops:`.
-    sops_line: Option<usize>,
 }
 
 impl CutFinder {
@@ -61,7 +59,6 @@ impl CutFinder {
             last_cut: 0,
             candidate: None,
             cuts: Vec::new(),
-            sops_line: None,
         }
     }
 
@@ -80,9 +77,6 @@ impl CutFinder {
         }
         if closes_cleanly(line) {
             self.candidate = Some(start + line.len() + 1);
-        }
-        if line == b"sops:" {
-            self.sops_line = Some(start);
         }
     }
 }
@@ -247,15 +241,13 @@ pub(crate) fn split(text: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 /// A large YAML file cut into parts without being held in memory whole: each part is loaded
-/// by the thread that reads it (see [`parse_parts`]). Made by [`FileParts::plan`], which
-/// reads the file once, a block at a time, to find where to cut.
+/// by the thread that reads it (see [`parse_parts`]). Made by [`FileParts::plan`], which reads
+/// only a little of the file around each place it cuts.
 #[derive(Debug)]
 pub struct FileParts {
     file: std::fs::File,
     /// Byte ranges of the parts, in order, covering the file.
     ranges: Vec<std::ops::Range<u64>>,
-    /// Where the last line that is exactly `sops:` starts, if there is one.
-    sops_line: Option<u64>,
 }
 
 /// A range of a [`FileParts`]' file.
@@ -279,87 +271,65 @@ impl Part for FilePart<'_> {
     }
 }
 
+/// How far before a wanted cut [`FileParts::plan`] starts reading (to find the start of the
+/// line before it), and how much it reads at first.
+const WINDOW_BEFORE: u64 = 4096;
+const WINDOW: usize = 64 * 1024;
+/// The most it reads looking for one cut.
+const MAX_WINDOW: usize = 4 << 20;
+
 impl FileParts {
-    /// Reads the regular file `path` once, a block at a time, and plans its parts; `None` when
-    /// it is not a regular file, is shorter than a few hundred KiB or has no place to cut (read
-    /// it whole then). The file is kept open: the parts are read from the same file.
+    /// Plans the parts of the regular file `path`: about every [`part_len`] bytes, it reads a
+    /// window of the file and cuts at the first place there (see [`CutFinder`]). `None` when
+    /// it is not a regular file, is shorter than a few hundred KiB, or has no place to cut
+    /// (read it whole then). The file is kept open: the parts are read from the same file.
     pub fn plan(path: &std::path::Path) -> std::io::Result<Option<FileParts>> {
-        Self::plan_with_block(path, 1 << 20)
-    }
-
-    fn plan_with_block(
-        path: &std::path::Path,
-        block_len: usize,
-    ) -> std::io::Result<Option<FileParts>> {
-        use std::io::Read;
-        if cfg!(not(unix)) {
-            return Ok(None);
-        }
-        let mut file = std::fs::File::open(path)?;
+        let file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
-        let Ok(len) = usize::try_from(meta.len()) else {
-            return Ok(None);
-        };
-        if !meta.is_file() || len < MIN_SPLIT_LEN {
+        if cfg!(not(unix)) || !meta.is_file() || meta.len() < MIN_SPLIT_LEN as u64 {
             return Ok(None);
         }
-        let mut finder = CutFinder::new(part_len(len));
-        let mut block = vec![0u8; block_len.max(1)];
-        // `block[..filled]` holds the file from byte `base` on; complete lines are fed to the
-        // finder and dropped, the incomplete last one moved to the front.
-        let (mut base, mut filled) = (0usize, 0usize);
-        loop {
-            if filled == block.len() {
-                // A line longer than the block.
-                block.resize(block.len() * 2, 0);
-            }
-            let n = file.read(&mut block[filled..])?;
-            if n == 0 {
-                break;
-            }
-            let scan_from = filled;
-            filled += n;
-            let Some(last_break) = memchr::memrchr(b'\n', &block[scan_from..filled]) else {
-                continue;
-            };
-            let complete = scan_from + last_break + 1;
-            let mut start = 0;
-            while let Some(k) = memchr::memchr(b'\n', &block[start..complete]) {
-                finder.line(base + start, &block[start..start + k]);
-                start += k + 1;
-            }
-            block.copy_within(complete..filled, 0);
-            base += complete;
-            filled -= complete;
-        }
-        if base + filled != len || finder.cuts.is_empty() {
-            // The file changed size while it was read, or there is nothing to cut.
-            return Ok(None);
-        }
-        let mut ranges = Vec::with_capacity(finder.cuts.len() + 1);
+        let len = meta.len();
+        let step = part_len(usize::try_from(len).unwrap_or(usize::MAX)) as u64;
+        let mut ranges = Vec::new();
         let mut start = 0;
-        for &cut in &finder.cuts {
-            ranges.push(start as u64..cut as u64);
-            start = cut;
+        let mut window = Vec::new();
+        let mut wanted = step;
+        while wanted + step / 2 < len {
+            match first_cut_at_or_after(&file, wanted.max(start + 1), len, &mut window) {
+                Some(cut) => {
+                    let cut = cut as u64;
+                    ranges.push(start..cut);
+                    start = cut;
+                    wanted = cut + step;
+                }
+                None => break,
+            }
         }
-        ranges.push(start as u64..len as u64);
-        Ok(Some(FileParts {
-            file,
-            ranges,
-            sops_line: finder.sops_line.map(|s| s as u64),
-        }))
+        if ranges.is_empty() {
+            return Ok(None);
+        }
+        ranges.push(start..len);
+        Ok(Some(FileParts { file, ranges }))
     }
 
-    /// The text of the top-level `sops` entry, if the file has a line `sops:` (from that line
-    /// to the end of its part, which holds the whole entry: parts start at top-level keys).
+    /// The text of the top-level `sops` entry, from the last line that is exactly `sops:` to
+    /// the end of the file, when that line is in the last part (a part holds whole top-level
+    /// entries); `None` otherwise.
     pub fn metadata_text(&self) -> Option<Vec<u8>> {
-        let at = self.sops_line?;
-        let part = self.ranges.iter().find(|r| r.contains(&at))?;
-        FilePart {
+        let last = FilePart {
             file: &self.file,
-            range: at..part.end,
+            range: self.ranges.last()?.clone(),
         }
-        .load()
+        .load()?;
+        let at = if last.starts_with(b"sops:\n") {
+            0
+        } else {
+            memchr::memmem::rfind(&last, b"\nsops:\n")? + 1
+        };
+        let mut text = last;
+        text.drain(..at);
+        Some(text)
     }
 
     /// The parts, for [`parse_parts`].
@@ -382,6 +352,49 @@ impl FileParts {
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
+}
+
+/// The first place to cut `file` (of `len` bytes) at or after byte `wanted`, looking at most
+/// [`MAX_WINDOW`] bytes ahead; `window` is a buffer to use.
+#[cfg(unix)]
+fn first_cut_at_or_after(
+    file: &std::fs::File,
+    wanted: u64,
+    len: u64,
+    window: &mut Vec<u8>,
+) -> Option<usize> {
+    use std::os::unix::fs::FileExt;
+    let from = wanted.saturating_sub(WINDOW_BEFORE);
+    let mut size = WINDOW;
+    loop {
+        let end = (from + size as u64).min(len);
+        window.resize(usize::try_from(end - from).ok()?, 0);
+        file.read_exact_at(window, from).ok()?;
+        // Lines from the first one that starts in the window (the start of the file is one).
+        let mut line = if from == 0 {
+            0
+        } else {
+            memchr::memchr(b'\n', window)? + 1
+        };
+        let mut finder = CutFinder::new(1);
+        let base = usize::try_from(from).ok()?;
+        while let Some(n) = memchr::memchr(b'\n', &window[line..]) {
+            finder.line(base + line, &window[line..line + n]);
+            if let Some(&cut) = finder.cuts.iter().find(|&&c| c as u64 >= wanted) {
+                return Some(cut);
+            }
+            line += n + 1;
+        }
+        if end == len || size >= MAX_WINDOW {
+            return None;
+        }
+        size *= 4;
+    }
+}
+
+#[cfg(not(unix))]
+fn first_cut_at_or_after(_: &std::fs::File, _: u64, _: u64, _: &mut Vec<u8>) -> Option<usize> {
+    None
 }
 
 #[cfg(test)]

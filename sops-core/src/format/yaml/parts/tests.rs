@@ -298,7 +298,7 @@ fn large_input_is_split_and_reads_the_same() {
 }
 
 #[test]
-fn a_file_is_planned_as_its_text_is_cut() {
+fn a_file_is_planned_at_places_its_text_can_be_cut() {
     let mut text = String::new();
     for i in 0..30_000 {
         let long = "x".repeat(i % 97 * 13);
@@ -310,31 +310,36 @@ fn a_file_is_planned_as_its_text_is_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.yaml");
     std::fs::write(&path, &text).unwrap();
-    let expected = cut_points(text.as_bytes(), part_len(text.len()));
-    assert!(expected.len() > 2);
-    // Blocks smaller than a line, and the ordinary block.
-    for block in [7, 4096, 1 << 20] {
-        let plan = FileParts::plan_with_block(&path, block)
-            .unwrap()
-            .expect("planned");
-        let starts: Vec<usize> = plan
-            .ranges
-            .iter()
-            .skip(1)
-            .map(|r| r.start as usize)
-            .collect();
-        assert_eq!(starts, expected, "block {block}");
-        assert_eq!(plan.ranges.last().unwrap().end as usize, text.len());
-        assert_eq!(
-            plan.metadata_text().unwrap(),
-            b"sops:\n    version: 3.11.0\n"
-        );
+    let every_cut = cut_points(text.as_bytes(), 1);
+    let plan = FileParts::plan(&path).unwrap().expect("planned");
+    assert!(plan.len() > 4);
+    assert_eq!(plan.ranges.first().unwrap().start, 0);
+    assert_eq!(plan.ranges.last().unwrap().end as usize, text.len());
+    for pair in plan.ranges.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start);
+        assert!(every_cut.contains(&(pair[1].start as usize)));
     }
-    let plan = FileParts::plan(&path).unwrap().unwrap();
+    assert_eq!(
+        plan.metadata_text().unwrap(),
+        b"sops:\n    version: 3.11.0\n"
+    );
     let (doc, _) = parse_parts(plan.parts(), |_| ()).expect("read in parts");
     let (whole, _) = super::super::parse::parse_fast_counting(&text).expect("whole");
     assert_eq!(vec![doc], whole);
-    // Small files are read whole.
+    // Lines longer than the first window.
+    let mut text = String::new();
+    for i in 0..40 {
+        text.push_str(&format!("k{i}: {}\n", "y".repeat(100_000)));
+    }
+    std::fs::write(&path, &text).unwrap();
+    let plan = FileParts::plan(&path).unwrap().expect("planned");
+    assert!(plan.len() > 2);
+    assert!(plan.metadata_text().is_none());
+    let (doc, _) = parse_parts(plan.parts(), |_| ()).expect("read in parts");
+    assert_eq!(vec![doc], parse(text.as_bytes()).unwrap());
+    // No place to cut; a small file.
+    std::fs::write(&path, format!("k: |\n{}", "  x\n".repeat(200_000))).unwrap();
+    assert!(FileParts::plan(&path).unwrap().is_none());
     std::fs::write(&path, "a: 1\nb: 2\n").unwrap();
     assert!(FileParts::plan(&path).unwrap().is_none());
 }
