@@ -867,6 +867,33 @@ mod tests {
                     String::from_utf8_lossy(&parallel),
                     String::from_utf8_lossy(&sequential)
                 );
+                // The same items many times over, written whole on all cores: the bytes of
+                // the one-core writer.
+                let mut many = Map::new();
+                for n in 0..(2000 / docs[0].items.len().max(1) + 1) {
+                    for item in &docs[0].items {
+                        let mut item = item.clone();
+                        if let MapItem::Entry(e) = &mut item {
+                            e.key = format!("{}_{n}", e.key);
+                        }
+                        many.items.push(item);
+                    }
+                }
+                let one_core = Format::Yaml.codec().emit_plain(&[many.clone()], &opts);
+                let mut all_cores = Vec::new();
+                let written = Format::Yaml
+                    .codec()
+                    .write_plain(&[many], &opts, &mut all_cores);
+                match one_core {
+                    Ok(bytes) => {
+                        written.unwrap();
+                        assert_eq!(
+                            String::from_utf8_lossy(&all_cores),
+                            String::from_utf8_lossy(&bytes)
+                        );
+                    }
+                    Err(_) => assert!(written.is_err()),
+                }
                 compared += 1;
             }
         }

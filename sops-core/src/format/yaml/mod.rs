@@ -153,6 +153,11 @@ fn write_documents(
         out.write_all(&emit_documents(docs, trailer, opts)?)?;
         return Ok(());
     }
+    if let Some(written) =
+        write_document_in_parallel(docs, trailer.for_document(0), indent_step(opts), out)
+    {
+        return written;
+    }
     let mut e = emit::Emitter::with_sink(indent_step(opts), out);
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
@@ -236,13 +241,7 @@ pub(crate) fn write_in_parallel_batches<T: Send>(
             .zip(buffers.par_iter_mut())
             .map(|(batch, buffer)| {
                 let result = prepare(batch);
-                let mut be = emit::Emitter::new(step, 0);
-                be.out = std::mem::take(buffer);
-                be.out.clear();
-                be.first_doc = true;
-                be.root_items(batch)?;
-                be.end_document();
-                *buffer = std::mem::take(&mut be.out);
+                emit_batch(batch, step, buffer)?;
                 for item in batch.iter_mut() {
                     *item = MapItem::Comment(Comment::new(String::new()));
                 }
@@ -263,6 +262,77 @@ pub(crate) fn write_in_parallel_batches<T: Send>(
     e.end_document();
     e.finish()?;
     Ok(())
+}
+
+/// Writes a batch of top-level items of the first document into `buffer` (emptied first)
+/// with a writer of its own, ending its last line.
+fn emit_batch(
+    batch: &[crate::tree::MapItem],
+    step: usize,
+    buffer: &mut Vec<u8>,
+) -> Result<(), FormatError> {
+    let mut e = emit::Emitter::new(step, 0);
+    e.out = std::mem::take(buffer);
+    e.out.clear();
+    e.first_doc = true;
+    let written = e.root_items(batch);
+    e.end_document();
+    *buffer = std::mem::take(&mut e.out);
+    written
+}
+
+/// Top-level items from which a one-document file is written on all cores (fewer: one core).
+const PARALLEL_WRITE_ITEMS: usize = 4 * super::WRITE_BATCH;
+
+/// Writes a one-document file with many top-level items on all cores, in batches as
+/// [`write_in_parallel_batches`] does (without changing the document): the bytes of
+/// [`write_documents`]. `None` when the document is not such a one.
+fn write_document_in_parallel(
+    docs: &[Document],
+    trailer: &[crate::tree::Entry],
+    step: usize,
+    out: &mut dyn std::io::Write,
+) -> Option<Result<(), WriteError>> {
+    use crate::tree::MapItem;
+    use rayon::prelude::*;
+    let [doc] = docs else { return None };
+    if doc.items.len() < PARALLEL_WRITE_ITEMS
+        || rayon::current_num_threads() < 2
+        || !doc.items.iter().any(|i| matches!(i, MapItem::Entry(_)))
+    {
+        return None;
+    }
+    let mut batches: Vec<&[MapItem]> = Vec::new();
+    let mut start = 0;
+    while start < doc.items.len() {
+        let end = super::batch_end(&doc.items, start);
+        batches.push(&doc.items[start..end]);
+        start = end;
+    }
+    let group = rayon::current_num_threads() * 4;
+    let mut buffers: Vec<Vec<u8>> = (0..group).map(|_| Vec::new()).collect();
+    let mut e = emit::Emitter::with_sink(step, out);
+    e.first_doc = true;
+    let written = (|| {
+        for batches in batches.chunks(group) {
+            let results: Vec<Result<(), FormatError>> = batches
+                .par_iter()
+                .zip(buffers.par_iter_mut())
+                .map(|(batch, buffer)| emit_batch(batch, step, buffer))
+                .collect();
+            for (result, buffer) in results.into_iter().zip(&buffers) {
+                result?;
+                e.write_bytes(buffer);
+            }
+        }
+        e.root_trailer(trailer)?;
+        e.end_document();
+        Ok::<(), FormatError>(())
+    })();
+    Some(match written {
+        Ok(()) => e.finish().map_err(WriteError::from),
+        Err(err) => Err(err.into()),
+    })
 }
 
 /// About the number of bytes a map takes once written at nesting `depth` (keys, values,
