@@ -52,9 +52,9 @@ pub(crate) fn parse_handing_over(
     parse::parse_handing_over(input, hook)
 }
 
-/// Cuts a large input (without its byte order mark) into parts that [`parse_in_parts`] reads
-/// on all cores: a few per core, cut before top-level keys. `None` for an input that is small
-/// or has no place to cut. (See `parts` for where a cut is made.)
+/// Cuts a large input (without its byte order mark) into parts that are read on all cores:
+/// several per core, cut before top-level keys. `None` for an input that is small or has no
+/// place to cut. (See `parts` for where a cut is made.)
 pub fn split_into_parts(input: &[u8]) -> Option<Vec<&[u8]>> {
     parts::split(input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(input))
 }

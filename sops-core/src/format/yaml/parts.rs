@@ -130,7 +130,9 @@ fn root_starts_at_column_0(text: &[u8]) -> bool {
     false
 }
 
-/// One part of the input as [`parse_parts`] gets it: bytes in memory, or a range of a file
+/// One part of a YAML input read in parts (by
+/// [`EncryptedFile::parse_decrypting_yaml_parts`](crate::file::EncryptedFile::parse_decrypting_yaml_parts)):
+/// bytes in memory, or a range of a file
 /// that the thread reading the part loads (and frees once it is read).
 pub trait Part: Send {
     /// The part's bytes once loaded.
@@ -241,7 +243,7 @@ pub(crate) fn split(text: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 /// A large YAML file cut into parts without being held in memory whole: each part is loaded
-/// by the thread that reads it (see [`parse_parts`]). Made by [`FileParts::plan`], which reads
+/// by the thread that reads it. Made by [`FileParts::plan`], which reads
 /// only a little of the file around each place it cuts.
 #[derive(Debug)]
 pub struct FileParts {
@@ -279,8 +281,9 @@ const WINDOW: usize = 64 * 1024;
 const MAX_WINDOW: usize = 4 << 20;
 
 impl FileParts {
-    /// Plans the parts of the regular file `path`: about every [`part_len`] bytes, it reads a
-    /// window of the file and cuts at the first place there (see [`CutFinder`]). `None` when
+    /// Plans the parts of the regular file `path` (several per core, at least 64 KiB each):
+    /// where it wants a cut, it reads a window of the file and cuts at the first place there, before a top-level key
+    /// or the column-0 comments above it. `None` when
     /// it is not a regular file, is shorter than a few hundred KiB, or has no place to cut
     /// (read it whole then). The file is kept open: the parts are read from the same file.
     pub fn plan(path: &std::path::Path) -> std::io::Result<Option<FileParts>> {
@@ -332,7 +335,8 @@ impl FileParts {
         Some(text)
     }
 
-    /// The parts, for [`parse_parts`].
+    /// The parts, to read with
+    /// [`EncryptedFile::parse_decrypting_yaml_parts`](crate::file::EncryptedFile::parse_decrypting_yaml_parts).
     pub fn parts(&self) -> Vec<FilePart<'_>> {
         self.ranges
             .iter()
