@@ -74,6 +74,52 @@ fn we_encrypt_reference_decrypts_identically() {
     }
 }
 
+/// A YAML file large enough to be read and written in parts on all cores (over 512 KiB),
+/// with the shapes that decide where it can be cut: comments above keys, inline comments,
+/// blank lines, indented comments, quoted and non-ASCII keys, nested maps and lists, literal
+/// blocks, empty flow collections.
+fn large_yaml() -> String {
+    let mut s = String::from("# head comment\n");
+    for i in 0..22_000 {
+        match i % 7 {
+            0 => s.push_str(&format!("# about entry {i}\n")),
+            3 => s.push('\n'),
+            5 => s.push_str(&format!("  # indented {i}\n")),
+            _ => {}
+        }
+        let key = match i % 5 {
+            0 => format!("'quoted {i}'"),
+            1 => format!("ключ{i}"),
+            _ => format!("k{i}"),
+        };
+        match i % 6 {
+            0 => s.push_str(&format!("{key}: value {i} # inline\n")),
+            1 => s.push_str(&format!(
+                "{key}:\n    a: {i}\n    # c\n    b: \"s p\"\n    c: true\n"
+            )),
+            2 => s.push_str(&format!("{key}:\n    - x\n    - {i}.5\n")),
+            3 => s.push_str(&format!("{key}: |\n    line one\n    line {i}\n")),
+            4 => s.push_str(&format!(
+                "{key}:\n    sub:\n        - name: n{i}\n          v: {i}\n"
+            )),
+            _ => s.push_str(&format!(
+                "{key}: {}\n",
+                if i % 2 == 0 { "[]" } else { "{}" }
+            )),
+        }
+    }
+    s.push_str("# tail\n");
+    s
+}
+
+#[test]
+fn large_yaml_read_and_written_in_parts_interoperates() {
+    let yaml = large_yaml();
+    assert!(yaml.len() > 600 * 1024);
+    check_direction(&reference_sops(), "large.yaml", yaml.as_bytes(), &[]);
+    check_direction(&our_sops(), "large.yaml", yaml.as_bytes(), &[]);
+}
+
 #[test]
 fn partial_encryption_interop() {
     let selectors: [&[&str]; 6] = [
