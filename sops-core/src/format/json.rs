@@ -97,7 +97,7 @@ impl Codec for Json {
             out.write_all(&emit_document_with_trailer(doc, trailer, opts)?)?;
             return Ok(());
         }
-        let mut emitter = Emitter::new(opts, super::STREAM_CHUNK + 64 * 1024);
+        let mut emitter = Emitter::new(opts, super::STREAMED_START);
         emitter.sink = Some(out);
         emitter
             .map(doc, trailer, 0)
@@ -132,7 +132,7 @@ pub(crate) fn write_in_batches(
     trailer: &mut dyn FnMut() -> Vec<Entry>,
 ) -> Result<(), WriteError> {
     let wrap = |e: String| FormatError::Emit(format!("Error marshaling to json: {e}"));
-    let mut emitter = Emitter::new(opts, super::STREAM_CHUNK + 64 * 1024);
+    let mut emitter = Emitter::new(opts, super::STREAMED_START);
     emitter.sink = Some(out);
     emitter.out.push(b'{');
     let mut empty = true;

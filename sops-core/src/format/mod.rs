@@ -49,6 +49,11 @@ pub enum WriteError {
 /// that writes are few, small enough that a large file's output is never in memory whole.
 pub(crate) const STREAM_CHUNK: usize = 1 << 20;
 
+/// The first capacity of a streaming writer's buffer: it grows to a chunk only for large
+/// outputs, so that a small file's process does not touch a megabyte of fresh memory (on a
+/// machine with transparent huge pages, a second huge page to fault in and zero).
+pub(crate) const STREAMED_START: usize = 16 * 1024;
+
 /// True when emitting `docs` and `trailer` as YAML or JSON cannot fail: no non-finite float
 /// (JSON has no spelling for one) and no nesting near the writers' depth limit. Only then do
 /// the streaming writers start writing before the end, so that an error is never reported

@@ -60,7 +60,7 @@ impl<'w> Emitter<'w> {
     /// [`STREAM_CHUNK`](crate::format::STREAM_CHUNK) bytes as it goes, instead of keeping it.
     /// The caller writes what is left in `out` at the end.
     pub(crate) fn with_sink(best: usize, sink: &'w mut dyn std::io::Write) -> Self {
-        let mut e = Emitter::new(best, crate::format::STREAM_CHUNK + 64 * 1024);
+        let mut e = Emitter::new(best, crate::format::STREAMED_START);
         e.sink = Some(sink);
         e
     }
