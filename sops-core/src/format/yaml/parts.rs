@@ -170,24 +170,36 @@ where
     let read: Vec<Option<ReadPart<T>>> = parts
         .into_par_iter()
         .enumerate()
-        .map(|(i, part)| {
-            let part = part.load()?;
-            let bytes = part.as_ref();
-            if has_document_marker(bytes) || (i == 0 && !root_starts_at_column_0(bytes)) {
-                return None;
-            }
-            let text = std::str::from_utf8(bytes).ok()?;
-            let (mut docs, nodes) = super::parse::parse_fast_counting(text).ok()?;
-            drop(part);
-            if docs.len() != 1 || docs[0].layout != Layout::Block || docs[0].items.is_empty() {
-                return None;
-            }
-            let mut doc = docs.pop()?;
-            let result = each(&mut doc.items);
-            Some(ReadPart { doc, result, nodes })
-        })
+        .map(|(i, part)| read_part(i == 0, part, &each))
         .collect();
-    let mut read: Vec<ReadPart<T>> = read.into_iter().collect::<Option<_>>()?;
+    join_parts(read.into_iter().collect::<Option<_>>()?)
+}
+
+/// Loads and reads one part (the first one when `first`), then calls `each` on its items.
+fn read_part<P, T, F>(first: bool, part: P, each: &F) -> Option<ReadPart<T>>
+where
+    P: Part,
+    F: Fn(&mut [MapItem]) -> T,
+{
+    let part = part.load()?;
+    let bytes = part.as_ref();
+    if has_document_marker(bytes) || (first && !root_starts_at_column_0(bytes)) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (mut docs, nodes) = super::parse::parse_fast_counting(text).ok()?;
+    drop(part);
+    if docs.len() != 1 || docs[0].layout != Layout::Block || docs[0].items.is_empty() {
+        return None;
+    }
+    let mut doc = docs.pop()?;
+    let result = each(&mut doc.items);
+    Some(ReadPart { doc, result, nodes })
+}
+
+/// Puts the parts' items end to end, once the whole is checked: the node limit, and no key
+/// repeated across parts (each part checked its own keys).
+fn join_parts<T>(mut read: Vec<ReadPart<T>>) -> Option<(Document, Vec<T>)> {
     if read.is_empty() || read.iter().map(|p| p.nodes).sum::<usize>() > super::parse::MAX_NODES {
         return None;
     }
