@@ -41,19 +41,13 @@ pub fn run(inv: &Invocation) -> Result<()> {
     };
     let input = inv.read_input()?;
     if let Some(metadata) = sops_core::file::peek_metadata(&input, inv.input_format) {
-        let key = match early_key.take() {
-            Some((seen, key)) if seen == metadata => key,
-            _ => load::recover_key(
-                &EncryptedFile {
-                    documents: Vec::new(),
-                    metadata: metadata.clone(),
-                },
-                &inv.args,
-            ),
-        };
         let probe = EncryptedFile {
             documents: Vec::new(),
             metadata,
+        };
+        let key = match early_key.take() {
+            Some((seen, key)) if seen == probe.metadata => key,
+            _ => load::recover_key(&probe, &inv.args),
         };
         if let Ok(key) = &key {
             match EncryptedFile::parse_decrypting(
