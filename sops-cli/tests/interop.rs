@@ -120,6 +120,44 @@ fn large_yaml_read_and_written_in_parts_interoperates() {
     check_direction(&our_sops(), "large.yaml", yaml.as_bytes(), &[]);
 }
 
+/// A named pipe as the input file: read once, as sops reads it (looking at a large YAML
+/// file's size must not open it, which would take the writer's data).
+#[test]
+fn decrypt_reads_a_named_pipe() {
+    let dir = Dir::new();
+    std::fs::copy(testdata("interop/basic.yaml"), dir.path("a.yaml")).unwrap();
+    let encrypted = dir.ok(&reference_sops(), &["-e", "--age", RECIPIENT, "a.yaml"]);
+    dir.write("enc.yaml", &encrypted);
+    let expected = dir.ok(&reference_sops(), &["-d", "enc.yaml"]);
+    let fifo = dir.path("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, encrypted))
+    };
+    let mut child = dir
+        .command(&our_sops(), &["-d", "pipe.yaml"], true)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("sops -d on a named pipe did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    assert_eq!(show(&out.stdout), show(&expected));
+}
+
 #[test]
 fn partial_encryption_interop() {
     let selectors: [&[&str]; 6] = [

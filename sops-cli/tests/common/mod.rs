@@ -71,7 +71,7 @@ impl Dir {
         std::fs::read(self.path(name)).unwrap()
     }
 
-    fn command(&self, bin: &Path, args: &[&str], with_key: bool) -> Command {
+    pub fn command(&self, bin: &Path, args: &[&str], with_key: bool) -> Command {
         let mut cmd = Command::new(bin);
         cmd.args(args).current_dir(self.dir.path());
         for var in [

@@ -299,9 +299,17 @@ impl FileParts {
     /// it is not a regular file, is shorter than a few hundred KiB, or has no place to cut
     /// (read it whole then). The file is kept open: the parts are read from the same file.
     pub fn plan(path: &std::path::Path) -> std::io::Result<Option<FileParts>> {
+        let large_file = |meta: &std::fs::Metadata| {
+            cfg!(unix) && meta.is_file() && meta.len() >= MIN_SPLIT_LEN as u64
+        };
+        // Looked at before it is opened: opening a named pipe, even to close it again, would
+        // take its data from the reader that comes next.
+        if !large_file(&std::fs::metadata(path)?) {
+            return Ok(None);
+        }
         let file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
-        if cfg!(not(unix)) || !meta.is_file() || meta.len() < MIN_SPLIT_LEN as u64 {
+        if !large_file(&meta) {
             return Ok(None);
         }
         let len = meta.len();
