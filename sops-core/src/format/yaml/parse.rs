@@ -1479,17 +1479,18 @@ impl<'h> Builder<'h> {
             return;
         };
         let t = line.trim_start_matches(' ');
-        if !(t.starts_with('-') && t[1..].starts_with([' ', '\t', '\r']) || t == "-") {
-            return;
-        }
+        let item = t.starts_with('-') && t[1..].starts_with([' ', '\t', '\r']) || t == "-";
         if self.stack.iter().any(|f| match f {
             Frame::Map { col: c, flow, .. } => !flow && *c == col && *c > next_col,
             Frame::Seq { dash_col, flow, .. } => !flow && *dash_col == col && *dash_col > next_col,
         }) {
             return;
         }
+        // Before a key, the foot comment is that key's head comment: written with it, at its
+        // indentation (the reference: `a:\n    k: 1\n  # x\n\nb: q` puts `# x` above `b`).
+        let place = if item { Place::NextItem } else { Place::Head };
         for p in &mut self.pending[..len] {
-            p.place = Place::NextItem;
+            p.place = place;
         }
     }
 

@@ -1644,3 +1644,50 @@ fn comment_placement_seed_s7() {
         assert_eq!(fast, full, "{input:?}");
     }
 }
+
+/// A comment left of the innermost block's indentation and followed by an empty line is a
+/// foot comment that yaml.v3 gives to the next token: before a key, that key's head comment,
+/// written at its indentation (expected bytes from the reference sops 3.11). A CRLF comment
+/// line counts as followed by an empty line. Without the empty line it stays in the block.
+#[test]
+fn foot_comment_left_of_its_block_goes_to_the_next_key() {
+    let cases = [
+        (
+            "a:\n    sub:\n        - name: n41\n          v: 41\n  # x\n\n# y\nb: q\n",
+            "a:\n    sub:\n        - name: n41\n          v: 41\n# x\n# y\nb: q\n",
+        ),
+        (
+            "a:\n    sub:\n        - name: n41\n          v: 41\n      # x\n\nb: q\n",
+            "a:\n    sub:\n        - name: n41\n          v: 41\n# x\nb: q\n",
+        ),
+        (
+            "a:\n    sub:\n        - name: n41\n          v: 41\n  # x\n\n    other: 1\nb: q\n",
+            "a:\n    sub:\n        - name: n41\n          v: 41\n    # x\n    other: 1\nb: q\n",
+        ),
+        (
+            "a:\n    sub:\n        - name: n41\n          v: 41\n  # x\n  # x2\n\nb: q\n",
+            "a:\n    sub:\n        - name: n41\n          v: 41\n# x\n# x2\nb: q\n",
+        ),
+        ("a:\n    k: 1\n  # x\n\nb: q\n", "a:\n    k: 1\n# x\nb: q\n"),
+        (
+            "a:\n    sub:\n        k: 1\n      # x\n\n    other: 1\n",
+            "a:\n    sub:\n        k: 1\n    # x\n    other: 1\n",
+        ),
+        (
+            "a:\n    - 1\n    - 2\n  # x\n\nb: q\n",
+            "a:\n    - 1\n    - 2\n# x\nb: q\n",
+        ),
+        (
+            "a:\r\n    sub:\r\n        - name: n41\r\n        - name: m41\r\n  # x\r\nb: q\r\n",
+            "a:\n    sub:\n        - name: n41\n        - name: m41\n# x\nb: q\n",
+        ),
+        // No empty line: the comment stays with the innermost block.
+        (
+            "a:\n    sub:\n        - name: n41\n        - name: m41\n  # x\nb: q\n",
+            "a:\n    sub:\n        - name: n41\n        - name: m41\n          # x\nb: q\n",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(roundtrip(input), want, "{input:?}");
+    }
+}
