@@ -22,7 +22,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
     let opts = config_options(inv)?;
     let input = inv.read_input()?;
     let docs = file::parse_plain_for_output(&input, inv.input_format, inv.output_format)
-        .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
+        .map_err(|e| read_error(e, &inv.display_name))?;
     drop(input);
     super::load::require_local_keyservice(&inv.args)?;
     inv.log(&format!(
@@ -60,7 +60,7 @@ pub fn run_keeping(inv: &Invocation, old: &str) -> Result<()> {
         .with_context(|| format!("Error decrypting {old}"))?;
     let input = inv.read_input()?;
     let documents = file::parse_plain(&input, inv.input_format)
-        .with_context(|| format!("Error unmarshalling file {}", inv.display_name))?;
+        .map_err(|e| read_error(e, &inv.display_name))?;
     drop(input);
     let encrypted = DecryptedFile {
         documents,
@@ -274,4 +274,18 @@ fn selectors(inv: &Invocation, rule: Option<&RuleConfig>) -> Result<Selectors> {
 /// A warning on stderr, in sops's log format.
 fn warn(message: &str) {
     eprintln!("[CMD]\t level=warning msg={message:?}");
+}
+
+/// A plaintext file that does not read. A key sops cannot encrypt (a YAML collection or
+/// non-string key) is found while reading but reported as sops reports it when encrypting,
+/// with its own message (exit 23), not as a read error.
+fn read_error(e: sops_core::Error, name: &str) -> anyhow::Error {
+    match &e {
+        sops_core::Error::Format(sops_core::format::FormatError::Unsupported(msg))
+            if msg.starts_with("Error encrypting tree") =>
+        {
+            anyhow::Error::new(e)
+        }
+        _ => anyhow::Error::new(e).context(format!("Error unmarshalling file {name}")),
+    }
 }

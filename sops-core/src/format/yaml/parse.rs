@@ -602,6 +602,35 @@ impl<'h> Builder<'h> {
         self.set_key(key, false, line, end)
     }
 
+    /// A key that is a collection (`[a, b]: v`, or an alias to one or to a non-string
+    /// scalar), first seen at `key_line`: sops's first pass decodes the first document into a
+    /// map of strings, which refuses such a key once that document is read (exit 2); in a later
+    /// document it is refused when the tree is encrypted (exit 23).
+    fn non_string_key_node(
+        &mut self,
+        key: Node,
+        key_line: usize,
+        line: usize,
+        end: usize,
+    ) -> Result<(), FormatError> {
+        if self.doc_index == 0 && !matches!(key, Node::Scalar(_)) {
+            let e = if self.stack.len() == 1 {
+                let tag = if matches!(key, Node::Map(_)) {
+                    "!!map"
+                } else {
+                    "!!seq"
+                };
+                perr(format!(
+                    "yaml: unmarshal errors:\n  line {key_line}: cannot unmarshal {tag} into string"
+                ))
+            } else {
+                perr(format!("yaml: invalid map key: {}", go_syntax(&key)))
+            };
+            self.deferred_doc.get_or_insert(e);
+        }
+        self.defer_key_error(non_string_key_node(&key), None, line, end)
+    }
+
     fn finish(self) -> Result<Vec<Document>, FormatError> {
         if let Some(e) = self.deferred {
             return Err(e);
@@ -737,22 +766,7 @@ impl<'h> Builder<'h> {
                         }
                         other => {
                             let end = span.end.byte_offset().unwrap_or(0);
-                            if self.doc_index == 0 && !matches!(other, Node::Scalar(_)) {
-                                // sops's first pass decodes the first document into a map of
-                                // strings, which refuses such a key once the document is read.
-                                let e = if self.stack.len() == 1 {
-                                    let tag = if matches!(other, Node::Map(_)) {
-                                        "!!map"
-                                    } else {
-                                        "!!seq"
-                                    };
-                                    perr(format!("yaml: unmarshal errors:\n  line {anchor_line}: cannot unmarshal {tag} into string"))
-                                } else {
-                                    perr(format!("yaml: invalid map key: {}", go_syntax(&other)))
-                                };
-                                self.deferred_doc.get_or_insert(e);
-                            }
-                            self.defer_key_error(non_string_key_node(&other), None, line, end)
+                            self.non_string_key_node(other, anchor_line, line, end)
                         }
                     };
                 }
@@ -1205,11 +1219,7 @@ impl<'h> Builder<'h> {
                 }
                 self.doc_seen_root = true;
             }
-            Some(Frame::Map { key: None, .. }) => {
-                return Err(perr(format!(
-                    "yaml: line {line}: invalid map key: complex keys are not supported"
-                )));
-            }
+            // A collection as a key: refused once it is read (see `non_string_key_node`).
             Some(Frame::Map { .. }) => {}
             Some(top @ Frame::Seq { .. }) => {
                 // Comments left of the new item's content belong to the sequence.
@@ -1737,6 +1747,11 @@ impl<'h> Builder<'h> {
         if anchor != 0 {
             self.anchors
                 .insert(anchor, (node.clone(), size.max(1), _line));
+        }
+        if !matches!(node, Node::Scalar(_))
+            && matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+        {
+            return self.non_string_key_node(node, _line, _line, 0);
         }
         let depth_now = self.stack.len();
         let Some(top) = self.stack.last_mut() else {

@@ -1691,3 +1691,41 @@ fn foot_comment_left_of_its_block_goes_to_the_next_key() {
         assert_eq!(roundtrip(input), want, "{input:?}");
     }
 }
+
+/// A collection as a key (`[a, b]: v`, `{a: 1}: v`, `? - a`): in the first document sops's
+/// first pass refuses it once the document is read (exit 2), in a later one the encryption
+/// does (exit 23). Messages from the reference, sops 3.11 (harness seed s4 yaml #193).
+#[test]
+fn collection_keys_like_sops() {
+    let result = |input: &str| match Yaml.parse_plain(input.as_bytes()) {
+        Ok(_) => "ok".to_string(),
+        Err(FormatError::Unsupported(m)) => format!("23 {m}"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        result("[a, b]: \n    k: v\n"),
+        "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into string"
+    );
+    assert_eq!(
+        result("{a: 1}: v\n"),
+        "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!map into string"
+    );
+    assert_eq!(
+        result("x:\n    {a: 1}: v\n"),
+        "yaml: invalid map key: map[string]interface {}{\"a\":1}"
+    );
+    assert_eq!(
+        result("? - a\n  - b\n: v\n"),
+        "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into string"
+    );
+    let later = "23 Error encrypting tree: Error walking tree: Tree contains a non-string key \
+                 (type []interface {}): [a b]. Only string keys aresupported";
+    assert_eq!(result("a: 1\n---\n[a, b]: \n    k: v\n"), later);
+    assert_eq!(result("a: 1\n---\n? - a\n  - b\n: v\n"), later);
+    // A syntax error further on comes first (exit 2 in both; sops words it "did not find
+    // expected node content").
+    assert_eq!(
+        result("[a]: 1\nbad: [\n"),
+        "yaml: line 2: did not find expected ',' or ']'"
+    );
+}
