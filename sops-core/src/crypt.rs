@@ -157,7 +157,9 @@ impl Selection {
         })
     }
 
-    fn uses_comments(&self) -> bool {
+    /// Whether a value's fate depends on the comments before it (the comment regexes): then a
+    /// document cannot be handled batch by batch or part by part.
+    pub(crate) fn uses_comments(&self) -> bool {
         self.unencrypted_comment_regex.is_some() || self.encrypted_comment_regex.is_some()
     }
 }
@@ -558,27 +560,12 @@ impl<'s> BatchEncryptor<'s> {
 
     /// Encrypts the next top-level items in place, feeding their plaintext to the MAC.
     pub fn items(&mut self, items: &mut [MapItem]) -> Result<(), CryptError> {
-        let mut pending = Vec::new();
-        let mut walker = Walker {
-            sel: self.sel,
-            comments: Vec::new(),
-            aads: std::mem::take(&mut self.arena),
-        };
-        walker.aads.clear();
-        let walked = walker.map_items(items, &mut Vec::new(), PathMatches::default(), &mut pending);
-        let arena = walker.aads;
-        walked?;
-        let mut jobs: Vec<Job<'_, '_>> = pending
-            .into_iter()
-            .map(|job| Job {
-                aad: &arena[job.aad],
-                slot: job.slot,
-                encrypted: job.encrypted,
-            })
-            .collect();
-        hash_into(&mut self.hasher, &jobs, self.sel);
-        let result = encrypt_jobs(&mut jobs, &self.vc, self.sel, None);
-        drop(jobs);
+        let mut arena = std::mem::take(&mut self.arena);
+        arena.clear();
+        let hasher = &mut self.hasher;
+        let result = encrypt_top_level(items, &self.vc, self.sel, &mut arena, true, &mut |bytes| {
+            hasher.update(bytes)
+        });
         self.arena = arena;
         result
     }
@@ -915,14 +902,33 @@ pub fn encrypt_part(
             reason: "a selection with comment rules cannot be encrypted in parts".into(),
         });
     }
+    let mut mac_input = Vec::new();
+    encrypt_top_level(items, vc, sel, &mut String::new(), false, &mut |bytes| {
+        mac_input.extend_from_slice(bytes)
+    })?;
+    Ok(mac_input)
+}
+
+/// Encrypts top-level items in place (on all cores when `parallel`) and gives their
+/// plaintext, as the MAC covers it, to `mac` in document order. `arena` is scratch space.
+fn encrypt_top_level(
+    items: &mut [MapItem],
+    vc: &ValueCipher,
+    sel: &Selection,
+    arena: &mut String,
+    parallel: bool,
+    mac: &mut dyn FnMut(&[u8]),
+) -> Result<(), CryptError> {
     let mut pending = Vec::new();
     let mut walker = Walker {
         sel,
         comments: Vec::new(),
-        aads: String::new(),
+        aads: std::mem::take(arena),
     };
-    walker.map_items(items, &mut Vec::new(), PathMatches::default(), &mut pending)?;
-    let arena = walker.aads;
+    let walked = walker.map_items(items, &mut Vec::new(), PathMatches::default(), &mut pending);
+    *arena = walker.aads;
+    walked?;
+    let arena: &String = arena;
     let mut jobs: Vec<Job<'_, '_>> = pending
         .into_iter()
         .map(|job| Job {
@@ -931,11 +937,13 @@ pub fn encrypt_part(
             encrypted: job.encrypted,
         })
         .collect();
-    let mut mac_input = Vec::new();
-    feed_mac(&jobs, sel, &mut |bytes| mac_input.extend_from_slice(bytes));
-    jobs.iter_mut()
-        .try_for_each(|job| encrypt_job(job, vc, sel, None))?;
-    Ok(mac_input)
+    feed_mac(&jobs, sel, mac);
+    if parallel {
+        encrypt_jobs(&mut jobs, vc, sel, None)
+    } else {
+        jobs.iter_mut()
+            .try_for_each(|job| encrypt_job(job, vc, sel, None))
+    }
 }
 
 /// The MAC of a document decrypted or encrypted in parts ([`decrypt_part`],

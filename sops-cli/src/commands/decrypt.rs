@@ -34,13 +34,20 @@ pub fn run(inv: &Invocation) -> Result<()> {
     // metadata found up front; anything unusual takes the ordinary way below, which gives
     // the same result. The key (or why it could not be recovered) is kept for that way, so
     // that it is recovered once.
-    let mut early_key = match decrypt_large_yaml_file(inv, &opts) {
+    let (mut early_key, parts_refused) = match decrypt_large_yaml_file(inv, &opts) {
         LargeFile::Decrypted(decrypted) => return output(inv, decrypted, extract),
         LargeFile::Failed(e) => return Err(e),
-        LargeFile::NotApplicable(early_key) => early_key,
+        LargeFile::NotApplicable(early_key) => (early_key, false),
+        LargeFile::PartsRefused(metadata, key) => (Some((metadata, Ok(key))), true),
     };
     let input = inv.read_input()?;
-    if let Some(metadata) = sops_core::file::peek_metadata(&input, inv.input_format) {
+    // A file whose parts were refused is not read early a second time.
+    let peeked = if parts_refused {
+        None
+    } else {
+        sops_core::file::peek_metadata(&input, inv.input_format)
+    };
+    if let Some(metadata) = peeked {
         let probe = EncryptedFile {
             documents: Vec::new(),
             metadata,
@@ -94,9 +101,12 @@ pub fn run(inv: &Invocation) -> Result<()> {
 enum LargeFile {
     Decrypted(DecryptedFile),
     Failed(anyhow::Error),
-    /// Not a large YAML file in parts, or something unusual: the ordinary way reads it again,
-    /// whole, with the metadata found and the key recovered (or why not), if it got that far.
+    /// Not a large YAML file in parts: the ordinary way reads it, with the metadata found and
+    /// the key recovered (or why not), if it got that far.
     NotApplicable(Option<(Metadata, Result<DataKey>)>),
+    /// Read in parts, which cannot stand for the whole file (or do not read): the ordinary
+    /// way reads it again, whole, with this metadata and key.
+    PartsRefused(Metadata, DataKey),
 }
 
 /// A large YAML file is read in parts, on all cores, each part loaded from the file by the
@@ -131,7 +141,7 @@ fn decrypt_large_yaml_file(inv: &Invocation, opts: &DecryptOptions) -> LargeFile
         EarlyDecrypt::Failed(e) => LargeFile::Failed(
             anyhow::Error::new(e).context(format!("Error decrypting {}", inv.display_name)),
         ),
-        EarlyDecrypt::NotApplicable => LargeFile::NotApplicable(Some((probe.metadata, Ok(key)))),
+        EarlyDecrypt::NotApplicable => LargeFile::PartsRefused(probe.metadata, key),
     }
 }
 

@@ -206,10 +206,8 @@ pub(crate) fn write_in_batches(
 
 /// [`write_in_batches`] with the batches prepared and written on all cores: `prepare` runs on
 /// each batch in the thread that writes it, `consume` gets its results in document order on
-/// the calling thread, and the bytes are those of [`write_in_batches`]. A batch is written
-/// with a writer of its own, its last line ended: every batch but the last ends with an
-/// entry, and at the start of a top-level item a continuing writer is in the state of a new
-/// one once the line is ended.
+/// the calling thread, and the bytes are those of [`write_in_batches`]. Each batch is dropped
+/// once written.
 pub(crate) fn write_in_parallel_batches<T: Send>(
     doc: &mut Document,
     opts: &EmitOptions,
@@ -219,8 +217,8 @@ pub(crate) fn write_in_parallel_batches<T: Send>(
     trailer: &mut dyn FnMut() -> Vec<crate::tree::Entry>,
 ) -> Result<(), WriteError> {
     use crate::tree::{Comment, MapItem};
-    use rayon::prelude::*;
     let step = indent_step(opts);
+    let had_items = !doc.items.is_empty();
     let mut batches: Vec<&mut [MapItem]> = Vec::new();
     let mut rest: &mut [MapItem] = &mut doc.items;
     while !rest.is_empty() {
@@ -229,31 +227,16 @@ pub(crate) fn write_in_parallel_batches<T: Send>(
         batches.push(batch);
         rest = tail;
     }
-    let had_items = !batches.is_empty();
-    let group = rayon::current_num_threads().max(1) * 4;
-    // One output buffer a batch of a group, used again for the next group.
-    let mut buffers: Vec<Vec<u8>> = (0..group).map(|_| Vec::new()).collect();
     let mut e = emit::Emitter::with_sink(step, out);
     e.first_doc = true;
-    for batches in batches.chunks_mut(group) {
-        let results: Vec<Result<T, FormatError>> = batches
-            .par_iter_mut()
-            .zip(buffers.par_iter_mut())
-            .map(|(batch, buffer)| {
-                let result = prepare(batch);
-                emit_batch(batch, step, buffer)?;
-                for item in batch.iter_mut() {
-                    *item = MapItem::Comment(Comment::new(String::new()));
-                }
-                Ok(result)
-            })
-            .collect();
-        for (result, buffer) in results.into_iter().zip(&buffers) {
-            let result = result?;
-            e.write_bytes(buffer);
-            consume(result);
+    write_batches_on_all_cores(&mut e, batches, consume, |batch, buffer| {
+        let result = prepare(batch);
+        emit_batch(batch, step, buffer)?;
+        for item in batch.iter_mut() {
+            *item = MapItem::Comment(Comment::new(String::new()));
         }
-    }
+        Ok(result)
+    })?;
     let entries = trailer();
     if entries.is_empty() && had_items {
         return Err(FormatError::Emit("no metadata to write".into()).into());
@@ -261,6 +244,43 @@ pub(crate) fn write_in_parallel_batches<T: Send>(
     e.root_trailer(&entries)?;
     e.end_document();
     e.finish()?;
+    Ok(())
+}
+
+/// Writes batches of top-level items of the first document to `e`, in order: `write` runs on
+/// each batch on the rayon pool (a few batches per core at a time, each into a buffer used
+/// again for a later batch) and `consume` gets its results on the calling thread. A batch is
+/// written with a writer of its own, its last line ended: every batch but the last ends with
+/// an entry ([`super::batch_end`]), and at the start of a top-level item a continuing writer
+/// is in the state of a new one once the line is ended.
+fn write_batches_on_all_cores<B, T, W>(
+    e: &mut emit::Emitter<'_>,
+    batches: Vec<B>,
+    consume: &mut dyn FnMut(T),
+    write: W,
+) -> Result<(), FormatError>
+where
+    B: Send,
+    T: Send,
+    W: Fn(B, &mut Vec<u8>) -> Result<T, FormatError> + Sync,
+{
+    use rayon::prelude::*;
+    let group = rayon::current_num_threads().max(1) * 4;
+    let mut buffers: Vec<Vec<u8>> = (0..group).map(|_| Vec::new()).collect();
+    let mut batches = batches.into_iter().peekable();
+    while batches.peek().is_some() {
+        let chunk: Vec<B> = batches.by_ref().take(group).collect();
+        let results: Vec<Result<T, FormatError>> = chunk
+            .into_par_iter()
+            .zip(buffers.par_iter_mut())
+            .map(|(batch, buffer)| write(batch, buffer))
+            .collect();
+        for (result, buffer) in results.into_iter().zip(&buffers) {
+            let result = result?;
+            e.write_bytes(buffer);
+            consume(result);
+        }
+    }
     Ok(())
 }
 
@@ -294,7 +314,6 @@ fn write_document_in_parallel(
     out: &mut dyn std::io::Write,
 ) -> Option<Result<(), WriteError>> {
     use crate::tree::MapItem;
-    use rayon::prelude::*;
     let [doc] = docs else { return None };
     if doc.items.len() < PARALLEL_WRITE_ITEMS
         || rayon::current_num_threads() < 2
@@ -309,26 +328,16 @@ fn write_document_in_parallel(
         batches.push(&doc.items[start..end]);
         start = end;
     }
-    let group = rayon::current_num_threads() * 4;
-    let mut buffers: Vec<Vec<u8>> = (0..group).map(|_| Vec::new()).collect();
     let mut e = emit::Emitter::with_sink(step, out);
     e.first_doc = true;
-    let written = (|| {
-        for batches in batches.chunks(group) {
-            let results: Vec<Result<(), FormatError>> = batches
-                .par_iter()
-                .zip(buffers.par_iter_mut())
-                .map(|(batch, buffer)| emit_batch(batch, step, buffer))
-                .collect();
-            for (result, buffer) in results.into_iter().zip(&buffers) {
-                result?;
-                e.write_bytes(buffer);
-            }
-        }
+    let written = write_batches_on_all_cores(&mut e, batches, &mut |()| {}, |batch, buffer| {
+        emit_batch(batch, step, buffer)
+    })
+    .and_then(|()| {
         e.root_trailer(trailer)?;
         e.end_document();
-        Ok::<(), FormatError>(())
-    })();
+        Ok(())
+    });
     Some(match written {
         Ok(()) => e.finish().map_err(WriteError::from),
         Err(err) => Err(err.into()),

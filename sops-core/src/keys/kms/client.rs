@@ -136,23 +136,33 @@ fn hostname() -> Result<String, String> {
 /// what other AWS services than KMS (`sops publish` to S3) start from.
 #[cfg(feature = "publish")]
 pub(crate) async fn environment_config(timeouts: Timeouts) -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let timeout_config = TimeoutConfig::builder()
-        .connect_timeout(timeouts.connect)
-        .read_timeout(timeouts.read)
-        .operation_attempt_timeout(timeouts.attempt)
-        .operation_timeout(timeouts.operation)
-        .build();
+    let http = https_client();
+    let timeout_config = timeout_config(timeouts);
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeout_config)
         .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
         .load()
         .await
+}
+
+/// Our HTTPS client for the AWS SDK (rustls with ring).
+fn https_client() -> aws_types::sdk_config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// The SDK's time limits from ours.
+fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.read)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build()
 }
 
 /// Builds (or reuses) the KMS client for a key: region from the ARN, the key's profile, the
@@ -172,17 +182,8 @@ async fn client_for(
     if let Some(c) = cache().lock().ok().and_then(|m| m.get(&cache_key).cloned()) {
         return Ok(c);
     }
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let timeout_config = TimeoutConfig::builder()
-        .connect_timeout(timeouts.connect)
-        .read_timeout(timeouts.read)
-        .operation_attempt_timeout(timeouts.attempt)
-        .operation_timeout(timeouts.operation)
-        .build();
+    let http = https_client();
+    let timeout_config = timeout_config(timeouts);
     let retry_config = RetryConfig::standard().with_max_attempts(timeouts.max_attempts);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
